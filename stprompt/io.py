@@ -1,0 +1,129 @@
+"""Small file helpers shared by the whole library: repository-root paths, atomic writes, hashing.
+
+Every file the library writes goes through :func:`atomic_write` (or one of its wrappers), so that an
+interrupted run never leaves a half-written file behind: data is written to a temporary file in the
+same folder and renamed over the target, which is atomic on POSIX file systems.
+
+Paths: papermill runs a notebook's kernel in the caller's working directory and nbval in the
+notebook's folder, so relative paths given to the library are resolved against the repository root
+(:func:`repo_root`), never against the current directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def repo_root() -> Path:
+    """The repository root: the folder holding ``pyproject.toml`` above the package.
+
+    ``STPROMPT_ROOT`` overrides it (useful for an installed, non-editable package). For a
+    non-editable install without the variable, the current directory is used.
+    """
+    env = os.environ.get("STPROMPT_ROOT")
+    if env:
+        return Path(env).resolve()
+    candidate = _PACKAGE_DIR.parent
+    if (candidate / "pyproject.toml").is_file():
+        return candidate
+    return Path.cwd().resolve()
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """Resolve ``path`` against the repository root unless it is absolute."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (repo_root() / p)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
+    """Open a temporary file next to ``path``; on success rename it over ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` for writers that want a file name (np.savez, PyAV,
+    matplotlib); it is renamed over ``path`` when the block succeeds. The temporary name keeps the
+    target's suffix so that writers choosing a format by extension behave."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
+                               dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomically write ``text`` (UTF-8) to ``path``."""
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented, key-sorted JSON."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, with an error that names the file when it is not valid JSON."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}: not valid JSON ({exc})") from exc
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars/arrays and paths appear in metrics and recipes; store them as plain JSON.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """A short SHA-256 of ``obj`` serialised as canonical JSON (sorted keys)."""
+    blob = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def file_hash(path: str | os.PathLike, length: int = 16) -> str:
+    """A short SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:length]
