@@ -1,0 +1,42 @@
+# STPrompt suite. The two commands a user needs: `make reproduce` and `make test`.
+# Both create .venv and install the project when needed; nothing else has to be done first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= synthvad
+# The torch build is machine-specific; these releases install from local disk on the project's
+# machines and run on CPU and CUDA. Override, e.g. TORCH_SPEC="torch torchvision".
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install reproduce test notebooks report clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(TORCH_SPEC)
+	$(BIN)/python -m pip install -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+## Regenerate every table, figure and HTML report of the default benchmark (runs/$(PROFILE)/).
+reproduce: install
+	$(BIN)/stprompt reproduce --profile $(PROFILE)
+
+## Unit, data-contract and model tests, then the notebooks under nbval (smoke parameters).
+test: install
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+## Re-execute the notebooks with their smoke defaults and strip outputs except nbval-checked cells.
+notebooks: install
+	$(if $(NOTEBOOKS),$(BIN)/python -m stprompt.notebooks $(NOTEBOOKS),@echo "no notebooks yet")
+
+## Rebuild the HTML reports of the profile's executed notebooks without rerunning anything.
+report: install
+	$(BIN)/stprompt report --profile $(PROFILE)
+
+clean:
+	rm -rf runs/ .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

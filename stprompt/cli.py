@@ -1,0 +1,85 @@
+"""The ``stprompt`` command.
+
+    stprompt reproduce [--profile P] [--only NB[,NB]] [--force]   run the notebook chain
+    stprompt report    [--profile P]                             re-render the HTML reports
+    stprompt validate  [--profile P]                             check a profile's parameters
+
+A profile ``P`` is ``params/P.yaml``, ``params/P/profile.yaml`` or a path to a YAML file.
+Errors in parameters or notebooks are printed as one clear message and exit with status 2 (bad
+input) or 1 (a failing notebook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never spend a minute retrying a download here
+
+
+def _split_only(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out = []
+    for v in values:
+        out += [x.strip().removesuffix(".ipynb") for x in v.split(",") if x.strip()]
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stprompt", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser("reproduce", help="run the numbered notebooks of a profile with papermill")
+    rep.add_argument("--profile", default="synthvad",
+                     help="params/P.yaml, params/P/profile.yaml or a YAML path (default: synthvad)")
+    rep.add_argument("--only", action="append", metavar="NB",
+                     help="run only these steps (repeat or comma-separate), e.g. 03_evaluate")
+    rep.add_argument("--force", action="store_true", help="rerun steps even if unchanged")
+    rep.add_argument("--params-dir", default=None, help="folder of profiles (default: params/)")
+    rep.add_argument("--no-html", action="store_true", help="skip the HTML reports")
+
+    rpt = sub.add_parser("report", help="re-render the HTML reports of a profile's executed notebooks")
+    rpt.add_argument("--profile", default="synthvad")
+    rpt.add_argument("--params-dir", default=None)
+
+    val = sub.add_parser("validate", help="check a profile against the notebooks' parameters cells")
+    val.add_argument("--profile", default="synthvad")
+    val.add_argument("--params-dir", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "reproduce":
+            from .pipeline import StepFailed, reproduce
+
+            try:
+                reproduce(args.profile, only=_split_only(args.only), force=args.force,
+                          params_dir=args.params_dir, html=not args.no_html)
+            except StepFailed as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+        elif args.command == "report":
+            from .pipeline import render_reports
+
+            render_reports(args.profile, args.params_dir)
+        elif args.command == "validate":
+            from .config import load_profile
+            from .pipeline import validate_profile
+
+            prof = load_profile(args.profile, args.params_dir)
+            steps = validate_profile(prof)
+            print(f"{prof.source}: OK ({len(steps)} steps: {', '.join(s.name for s in steps)})")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

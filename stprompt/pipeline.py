@@ -1,0 +1,333 @@
+"""The notebook pipeline behind ``stprompt reproduce``.
+
+A profile (:class:`stprompt.config.Profile`) names the numbered notebooks to run and their
+parameters. Each notebook is one *step*: papermill executes it with the kernel ``python3`` in the
+repository root, writes the executed copy to ``<run_dir>/notebooks/<step>.ipynb`` and an HTML report
+without code to ``<run_dir>/reports/<step>.html``.
+
+Caching. A step's *fingerprint* hashes
+
+- the notebook's code and markdown (not its outputs),
+- the parameters it receives,
+- the fingerprints of the steps before it (so a change upstream reruns everything after it),
+- the source of the ``stprompt`` package (library code is part of what a notebook computes).
+
+After a step succeeds, ``<run_dir>/steps/<step>.json`` records its fingerprint, parameters and
+timing. A later run skips a step whose record holds the same fingerprint and whose executed copy
+exists, and says so. ``force=True`` reruns everything selected.
+
+Parameters. Every key a profile gives a notebook must exist in the notebook's ``parameters`` cell
+and match the type hint written there (:func:`validate_profile`); papermill itself would only log
+an unknown parameter and go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Literal, Optional, Union
+
+import nbformat
+
+from .config import ConfigError, Profile, check_type, load_profile, unknown_key_message
+from .io import file_hash, read_json, repo_root, resolve, stable_hash, write_json, write_text
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class StepFailed(RuntimeError):
+    """A notebook step raised; the message names the notebook, the cell and the executed copy."""
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook parameters
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class NotebookParameter:
+    name: str
+    type_hint: str  # as written in the parameters cell ("" when missing)
+    default: str  # the default, as source text
+    help: str  # the trailing comment ("" when missing)
+
+
+_HINT_NAMESPACE = {"int": int, "float": float, "str": str, "bool": bool, "list": list,
+                   "dict": dict, "tuple": tuple, "None": None, "Any": Any,
+                   "Optional": Optional, "Union": Union, "Literal": Literal}
+
+
+def parse_type_hint(hint: str, where: str = "") -> Any:
+    """Turn a parameters-cell type hint (``int``, ``list[str]``, ``float | None``…) into a type."""
+    if not hint or hint == "None":
+        return Any
+    try:
+        tp = eval(hint, {"__builtins__": {}}, dict(_HINT_NAMESPACE))  # noqa: S307 - literal hints only
+    except Exception as exc:  # a hint we cannot read is a convention error, reported clearly
+        raise ConfigError(f"{where}: cannot read the type hint '{hint}' ({exc})") from exc
+    return type(None) if tp is None else tp
+
+
+def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
+    """The parameters declared in the cell tagged ``parameters`` of a notebook."""
+    import papermill
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"notebook {path} not found")
+    info = papermill.inspect_notebook(str(path))
+    out = {}
+    for name, p in info.items():
+        hint = p.get("inferred_type_name") or ""
+        out[name] = NotebookParameter(name=name, type_hint="" if hint == "None" else hint,
+                                      default=str(p.get("default", "")), help=p.get("help") or "")
+    return out
+
+
+def has_parameters_cell(nb: nbformat.NotebookNode) -> bool:
+    return any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells)
+
+
+# --------------------------------------------------------------------------------------------
+# Steps and fingerprints
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Step:
+    name: str  # notebook stem, e.g. "01_data_prep"
+    notebook: Path  # source notebook
+    params: dict[str, Any]  # what papermill injects (only keys the notebook declares)
+    fingerprint: str = ""
+
+
+def notebook_source_hash(path: Path) -> str:
+    """Hash a notebook's cell types and sources, ignoring outputs, counts and metadata."""
+    nb = nbformat.read(str(path), as_version=4)
+    cells = [(c.cell_type, c.source) for c in nb.cells]
+    return stable_hash(cells)
+
+
+def library_hash() -> str:
+    """Hash of the package source (``.py``, configs, prompt files): library changes rerun steps."""
+    h = hashlib.sha256()
+    for p in sorted(PACKAGE_DIR.rglob("*")):
+        if p.is_file() and p.suffix in {".py", ".json", ".txt", ".yaml"} and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(PACKAGE_DIR)).encode())
+            h.update(file_hash(p).encode())
+    return h.hexdigest()[:16]
+
+
+def discover_notebooks(notebook_dir: Path) -> list[str]:
+    """Stems of the numbered notebooks (``NN_name.ipynb``) in order."""
+    return sorted(p.stem for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+
+
+def validate_profile(profile: Profile) -> list[Step]:
+    """Check every parameter of the profile against its notebook's parameters cell and return the
+    steps in order. Raises :class:`ConfigError` naming the profile file, notebook and key."""
+    src = profile.source or f"profile '{profile.name}'"
+    nb_dir = resolve(profile.notebook_dir)
+    if not nb_dir.is_dir():
+        raise ConfigError(f"{src}: notebook_dir '{profile.notebook_dir}' is not a folder ({nb_dir})")
+    names = profile.notebooks if profile.notebooks is not None else discover_notebooks(nb_dir)
+    if not names:
+        raise ConfigError(f"{src}: no notebooks to run in {nb_dir} (expected files like 01_name.ipynb)")
+    for name in names:
+        if not (nb_dir / f"{name}.ipynb").is_file():
+            raise ConfigError(f"{src}: key 'notebooks': {nb_dir / (name + '.ipynb')} does not exist")
+    for name in profile.params:
+        if name not in names:
+            raise ConfigError(unknown_key_message(f"{src}: key 'params'", name, names)
+                              .replace("unknown key", "no step named"))
+    declared_anywhere: set[str] = set()
+    steps = []
+    for name in names:
+        path = nb_dir / f"{name}.ipynb"
+        declared = notebook_parameters(path)
+        if not declared:
+            raise ConfigError(f"{path}: no cell tagged 'parameters' (every pipeline notebook needs one)")
+        declared_anywhere |= set(declared)
+        own = profile.params.get(name, {})
+        for key in own:
+            if key not in declared:
+                raise ConfigError(unknown_key_message(
+                    f"{src}: key 'params.{name}' (notebook {path.name})", key, declared))
+        values = {k: v for k, v in profile.notebook_params(name).items() if k in declared}
+        for key, value in values.items():
+            tp = parse_type_hint(declared[key].type_hint, f"{path.name}: parameter '{key}'")
+            values[key] = check_type(value, tp, f"{src}: key '{key}' for {path.name} "
+                                                f"(declared '{key}: {declared[key].type_hint}')")
+        steps.append(Step(name=name, notebook=path, params=values))
+    for key in profile.common:
+        if key not in declared_anywhere:
+            raise ConfigError(unknown_key_message(f"{src}: key 'common' (no notebook declares it)",
+                                                  key, declared_anywhere))
+    return steps
+
+
+def fingerprint_steps(steps: list[Step]) -> list[Step]:
+    lib = library_hash()
+    upstream = ""
+    for step in steps:
+        step.fingerprint = stable_hash({"notebook": notebook_source_hash(step.notebook),
+                                        "params": step.params, "upstream": upstream, "library": lib})
+        upstream = step.fingerprint
+    return steps
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class StepResult:
+    name: str
+    status: str  # "ran" | "skipped"
+    seconds: float
+    executed: Path
+    report: Path | None
+
+
+def _record_path(run_dir: Path, name: str) -> Path:
+    return run_dir / "steps" / f"{name}.json"
+
+
+def is_up_to_date(run_dir: Path, step: Step) -> bool:
+    rec = _record_path(run_dir, step.name)
+    if not rec.is_file() or not (run_dir / "notebooks" / f"{step.name}.ipynb").is_file():
+        return False
+    try:
+        return read_json(rec).get("fingerprint") == step.fingerprint
+    except ValueError:
+        return False
+
+
+def write_html_report(executed: Path, html_path: Path) -> Path:
+    """Render an executed notebook to HTML without the code cells (``nbconvert --no-input``)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_filename(str(executed))
+    return write_text(html_path, body)
+
+
+def execute_notebook(notebook: Path, executed: Path, params: dict[str, Any],
+                     progress_bar: bool = False, kernel_name: str = "python3") -> None:
+    """Execute one notebook with papermill in the repository root. On a failing cell raise
+    :class:`StepFailed` naming the notebook, the cell and the executed copy (which papermill keeps,
+    with the error, at ``executed``)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(notebook), str(executed), parameters=params,
+                                   kernel_name=kernel_name, cwd=str(repo_root()),
+                                   progress_bar=progress_bar, log_output=False)
+    except PapermillExecutionError as exc:
+        raise StepFailed(f"{notebook.name} failed in cell {exc.cell_index} (execution count "
+                         f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n"
+                         f"  executed copy with the traceback: {executed}") from None
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s:.1f}s" if s < 90 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def reproduce(profile: str | Profile, only: list[str] | None = None, force: bool = False,
+              params_dir: str | Path | None = None, html: bool = True,
+              echo: Callable[[str], None] = print, progress_bar: bool | None = None) -> list[StepResult]:
+    """Run (or skip) the profile's notebooks in order; see the module docstring.
+
+    ``only``: run just these steps (their upstream steps are not run; a warning names those that
+    are not up to date). Returns one :class:`StepResult` per selected step.
+    """
+    prof = profile if isinstance(profile, Profile) else load_profile(profile, params_dir)
+    steps = fingerprint_steps(validate_profile(prof))
+    names = [s.name for s in steps]
+    if only:
+        unknown = [o for o in only if o not in names]
+        if unknown:
+            raise ConfigError(f"--only {', '.join(unknown)}: not a step of profile '{prof.name}' "
+                              f"(steps: {', '.join(names)})")
+    run_dir = resolve(prof.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "params.json", {"profile": prof.name, "source": prof.source,
+                                         "profile_hash": prof.hash(),
+                                         "steps": {s.name: s.params for s in steps}})
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
+    selected = [s for s in steps if not only or s.name in only]
+    if only:
+        first = names.index(selected[0].name)
+        stale = [s.name for s in steps[:first] if not is_up_to_date(run_dir, s)]
+        if stale:
+            echo(f"warning: upstream steps not up to date for these parameters: {', '.join(stale)} "
+                 f"(run without --only to refresh them)")
+    echo(f"profile {prof.name} ({prof.source}) -> {run_dir}")
+    results = []
+    total_start = time.perf_counter()
+    for i, step in enumerate(selected, 1):
+        executed = run_dir / "notebooks" / f"{step.name}.ipynb"
+        report = run_dir / "reports" / f"{step.name}.html"
+        prefix = f"[{i}/{len(selected)}] {step.name}"
+        if not force and is_up_to_date(run_dir, step):
+            rec = read_json(_record_path(run_dir, step.name))
+            echo(f"{prefix}: skipped (notebook, parameters and upstream unchanged since "
+                 f"{rec.get('finished', '?')})")
+            results.append(StepResult(step.name, "skipped", 0.0, executed,
+                                      report if report.is_file() else None))
+            continue
+        echo(f"{prefix}: running ...")
+        _record_path(run_dir, step.name).unlink(missing_ok=True)
+        start = time.perf_counter()
+        execute_notebook(step.notebook, executed, step.params, progress_bar=progress_bar)
+        seconds = time.perf_counter() - start
+        if html:
+            write_html_report(executed, report)
+        write_json(_record_path(run_dir, step.name), {
+            "step": step.name, "fingerprint": step.fingerprint, "params": step.params,
+            "seconds": round(seconds, 3),
+            "finished": _dt.datetime.now().isoformat(timespec="seconds")})
+        echo(f"{prefix}: done in {_fmt_seconds(seconds)}")
+        results.append(StepResult(step.name, "ran", seconds, executed, report if html else None))
+    echo(f"profile {prof.name}: {sum(r.status == 'ran' for r in results)} ran, "
+         f"{sum(r.status == 'skipped' for r in results)} skipped, "
+         f"{_fmt_seconds(time.perf_counter() - total_start)} in all")
+    return results
+
+
+def render_reports(profile: str | Profile, params_dir: str | Path | None = None,
+                   echo: Callable[[str], None] = print) -> list[Path]:
+    """Re-render the HTML report of every executed notebook of a profile (nothing is rerun)."""
+    prof = profile if isinstance(profile, Profile) else load_profile(profile, params_dir)
+    run_dir = resolve(prof.run_dir)
+    executed = sorted((run_dir / "notebooks").glob("*.ipynb"))
+    if not executed:
+        raise ConfigError(f"no executed notebooks in {run_dir / 'notebooks'}: run "
+                          f"`stprompt reproduce --profile {prof.name}` first")
+    out = []
+    for nb in executed:
+        out.append(write_html_report(nb, run_dir / "reports" / f"{nb.stem}.html"))
+        echo(f"{out[-1]}")
+    return out
+
+
+def step_table(results: list[StepResult]) -> str:
+    """A Markdown table of step timings."""
+    lines = ["| step | status | seconds |", "|---|---|---|"]
+    lines += [f"| {r.name} | {r.status} | {r.seconds:.1f} |" for r in results]
+    return "\n".join(lines)
+
+
+__all__ = ["StepFailed", "NotebookParameter", "Step", "StepResult", "notebook_parameters",
+           "parse_type_hint", "validate_profile", "fingerprint_steps", "reproduce",
+           "execute_notebook", "write_html_report", "library_hash", "discover_notebooks",
+           "is_up_to_date", "step_table", "render_reports"]
+

@@ -1,0 +1,154 @@
+"""The notebook runner: execution, caching by fingerprint, reruns after a change, error reports.
+
+Runs the two fixture notebooks in tests/fixtures/notebooks (01_make writes values.json, 02_use sums
+them into total.json) into a temporary run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stprompt.config import ConfigError, load_profile
+from stprompt.pipeline import StepFailed, notebook_parameters, reproduce, validate_profile
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def make_profile(tmp_path: Path, params: dict, name: str = "fx") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name,
+        "notebook_dir": str(FIXTURES / "notebooks"),
+        "run_dir": str(tmp_path / "run"),
+        "params": params,
+    }))
+    return path
+
+
+def run(path: Path, **kw):
+    lines: list[str] = []
+    results = reproduce(str(path), echo=lines.append, **kw)
+    return {r.name: r.status for r in results}, lines
+
+
+def test_chain_runs_then_skips_then_reruns_only_downstream_of_a_change(tmp_path):
+    prof = make_profile(tmp_path, {"01_make": {"n": 4, "scale": 0.5}, "02_use": {"offset": 10}})
+    status, _ = run(prof)
+    assert status == {"01_make": "ran", "02_use": "ran"}
+    # 0 + 0.5 + 1.0 + 1.5 + offset 10
+    assert json.loads((tmp_path / "run" / "total.json").read_text()) == {"total": 13.0}
+    assert (tmp_path / "run" / "notebooks" / "02_use.ipynb").is_file()
+    html = (tmp_path / "run" / "reports" / "01_make.html").read_text()
+    assert "[0.0, 0.5, 1.0, 1.5]" in html and "write_json(out" not in html  # outputs, no code
+    recorded = json.loads((tmp_path / "run" / "params.json").read_text())
+    assert recorded["steps"]["01_make"] == {"run_dir": str(tmp_path / "run"), "n": 4, "scale": 0.5}
+
+    status, lines = run(prof)
+    assert status == {"01_make": "skipped", "02_use": "skipped"}
+    assert any("skipped (notebook, parameters and upstream unchanged" in line for line in lines)
+
+    # A change in the last step reruns only that step.
+    prof = make_profile(tmp_path, {"01_make": {"n": 4, "scale": 0.5}, "02_use": {"offset": 20}})
+    status, _ = run(prof)
+    assert status == {"01_make": "skipped", "02_use": "ran"}
+    assert json.loads((tmp_path / "run" / "total.json").read_text()) == {"total": 23.0}
+
+    # A change in the first step reruns it and everything after it.
+    prof = make_profile(tmp_path, {"01_make": {"n": 2, "scale": 0.5}, "02_use": {"offset": 20}})
+    status, _ = run(prof)
+    assert status == {"01_make": "ran", "02_use": "ran"}
+    assert json.loads((tmp_path / "run" / "total.json").read_text()) == {"total": 20.5}
+
+    # --only runs the named step even if unchanged when forced; --force reruns all.
+    status, _ = run(prof, only=["02_use"], force=True)
+    assert status == {"02_use": "ran"}
+    status, _ = run(prof, force=True)
+    assert status == {"01_make": "ran", "02_use": "ran"}
+
+
+def test_notebook_edit_reruns_the_step(tmp_path):
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    for nb in (FIXTURES / "notebooks").glob("*.ipynb"):
+        (nb_dir / nb.name).write_text(nb.read_text())
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "p", "notebook_dir": str(nb_dir),
+                                    "run_dir": str(tmp_path / "run")}))
+    assert run(path)[0] == {"01_make": "ran", "02_use": "ran"}
+    nb = json.loads((nb_dir / "02_use.ipynb").read_text())
+    nb["cells"][0]["source"] = ["# Fixture step 2, edited\n"]
+    (nb_dir / "02_use.ipynb").write_text(json.dumps(nb))
+    assert run(path)[0] == {"01_make": "skipped", "02_use": "ran"}
+
+
+def test_failing_cell_names_notebook_cell_and_executed_copy(tmp_path):
+    prof = make_profile(tmp_path, {"01_make": {"fail": True}})
+    with pytest.raises(StepFailed) as err:
+        run(prof)
+    msg = str(err.value)
+    executed = tmp_path / "run" / "notebooks" / "01_make.ipynb"
+    assert "01_make.ipynb failed in cell" in msg and "ValueError: asked to fail" in msg
+    assert str(executed) in msg and executed.is_file()
+    # The failed step is not recorded as done, so the next run retries it.
+    assert not (tmp_path / "run" / "steps" / "01_make.json").exists()
+
+
+def test_misspelled_key_names_file_notebook_and_key(tmp_path):
+    prof = make_profile(tmp_path, {"01_make": {"scael": 2.0}})
+    with pytest.raises(ConfigError) as err:
+        validate_profile(load_profile(str(prof)))
+    msg = str(err.value)
+    assert str(prof) in msg and "'scael'" in msg and "did you mean 'scale'" in msg
+    assert "01_make" in msg
+
+
+def test_wrong_type_and_unknown_step_and_unknown_top_level_key(tmp_path):
+    prof = make_profile(tmp_path, {"01_make": {"n": "four"}})
+    with pytest.raises(ConfigError, match=r"key 'n'.*expected int, got 'four' \(str\)"):
+        validate_profile(load_profile(str(prof)))
+    prof = make_profile(tmp_path, {"03_missing": {"n": 1}})
+    with pytest.raises(ConfigError, match="no step named '03_missing'"):
+        validate_profile(load_profile(str(prof)))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnotebok_dir: nbs\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'notebok_dir'; did you mean 'notebook_dir'"):
+        load_profile(str(bad))
+
+
+def test_parameters_cell_is_read_with_hints_and_comments():
+    params = notebook_parameters(FIXTURES / "notebooks" / "01_make.ipynb")
+    assert list(params) == ["run_dir", "n", "scale", "fail"]
+    assert params["scale"].type_hint == "float" and params["scale"].default == "1.0"
+    assert params["n"].help == "how many values to make"
+
+
+def test_cli_reports_bad_profile_and_runs_good_one(tmp_path):
+    bad = make_profile(tmp_path, {"01_make": {"scael": 2.0}}, name="bad")
+    proc = subprocess.run([sys.executable, "-m", "stprompt.cli", "validate", "--profile", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown key 'scael'" in proc.stderr
+    good = make_profile(tmp_path, {}, name="good")
+    proc = subprocess.run([sys.executable, "-m", "stprompt.cli", "reproduce", "--profile", str(good),
+                           "--no-html"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "[2/2] 02_use: done in" in proc.stdout
+    assert json.loads((tmp_path / "run" / "total.json").read_text()) == {"total": 3.0}
+
+
+def test_report_rerenders_html_without_running(tmp_path):
+    from stprompt.pipeline import render_reports
+
+    prof = make_profile(tmp_path, {})
+    with pytest.raises(ConfigError, match="no executed notebooks"):
+        render_reports(str(prof), echo=lambda _: None)
+    run(prof, html=False)
+    assert not (tmp_path / "run" / "reports").exists()
+    paths = render_reports(str(prof), echo=lambda _: None)
+    assert [p.name for p in paths] == ["01_make.html", "02_use.html"]
+    assert "[0.0, 1.0, 2.0]" in paths[0].read_text()
