@@ -1,0 +1,48 @@
+"""Tables, figures and metrics.json written by stprompt.report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+
+from stprompt.report import mean_std, save_figure, save_table, table_latex, table_markdown, update_metrics
+
+
+ROWS = [{"method": "STPrompt", "AUC": 0.88081, "AP": float("nan")},
+        {"method": "MIL_baseline", "AUC": 0.5}]
+
+
+def test_markdown_csv_latex(tmp_path):
+    md = table_markdown(ROWS, digits=2)
+    assert md.splitlines() == ["| method | AUC | AP |", "|---|---|---|",
+                               "| STPrompt | 0.88 | nan |", "| MIL_baseline | 0.50 |  |"]
+    tex = table_latex(ROWS, digits=1, caption="Frame AUC (%)")
+    assert r"MIL\_baseline & 0.5 &  \\" in tex and r"\caption{Frame AUC (\%)}" in tex
+    paths = save_table(ROWS, tmp_path, "main")
+    with open(paths["csv"]) as fh:
+        back = list(csv.DictReader(fh))
+    assert back[0]["method"] == "STPrompt" and float(back[0]["AUC"]) == 0.88081
+    with pytest.raises(ValueError, match="'empty' has no rows"):
+        save_table([], tmp_path, "empty")
+
+
+def test_mean_std_is_sample_std():
+    # values 1, 2, 3: mean 2, sample variance ((1)^2 + 0 + 1^2) / 2 = 1
+    assert mean_std([1, 2, 3], digits=2) == "2.00 ± 1.00"
+    assert mean_std([0.5]) == "0.500"
+
+
+def test_metrics_merge_and_figure(tmp_path):
+    update_metrics(tmp_path, "detection", {"auc": 0.9})
+    update_metrics(tmp_path, "detection", {"ap": 0.8})
+    update_metrics(tmp_path, "data", {"videos": 3})
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {
+        "data": {"videos": 3}, "detection": {"ap": 0.8, "auc": 0.9}}
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    path = save_figure(fig, tmp_path, "curve")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in (tmp_path / "figures").iterdir()] == ["curve.png"]  # no temp left
