@@ -1,0 +1,442 @@
+"""Snippet features: frame features, window (patch) features and the motion prior.
+
+For each video and each 16-frame snippet ``t`` (PAPER, temporal stream 1–2):
+
+- ``frame (T, D)``: the CLIP image feature of the snippet's middle frame (``frame_choice="mid"``,
+  VadCLIP's convention) or the mean of the features of ``mean_frames`` evenly spaced frames
+  (``"mean"``). With ``crop="tencrop"`` the file also holds ``frame_crops (10, T, D)`` (the four
+  corners and the centre, and their mirror images — the ancestors' 10-crop) and ``frame`` is the crop
+  named by ``test_crop`` (``"mean"`` = the re-normalised mean of the ten).
+- ``patch (T, G, D)``: the paper encodes **each window of a grid as an image** with CLIP
+  (``patch_mode="crops"``); ``"tokens"`` instead pools the projected dense ViT patch tokens of the
+  whole frame over each window (cheaper; an ablation). Windows come from the middle frame.
+- ``motion (T, G)``: the motion prior, per window the L2 norm of the raw-pixel difference (RGB in
+  [0, 1]) between a frame and its neighbour (``motion_neighbour``: next, previous, or the mean of
+  both), averaged over the frames of the snippet.
+
+Snippets: ``T = ceil(n_frames / snippet_len)``; the last snippet holds the remaining 1–16 frames
+(its "middle" is the middle of what it holds), so snippet scores repeated ×16 and cut to
+``n_frames`` cover every frame (:func:`stprompt.metrics.expand_snippet_scores`).
+
+Window grid: ``grid = (rows, cols)`` windows of ``window = (h, w)`` pixels. With ``stride=None``
+the windows are spread evenly so the first touches the top/left edge and the last the
+bottom/right edge; with a stride ``(sy, sx)`` they start at the top-left corner every stride
+pixels and ``grid`` must equal the number that fit. The boxes, in pixels ``(x1, y1, x2, y2)``
+with exclusive ``x2, y2``, are stored with the features.
+
+Files: one ``<out_dir>/<video_id>.npz`` per video, features in fp16, plus ``recipe`` (JSON: the
+backbone, its weights id, every parameter above, the window boxes, the library version and a hash
+of it all). Files are written atomically; :func:`extract_dataset` skips files whose recipe hash
+matches and that load cleanly, and redoes stale or corrupt ones, so an interrupted extraction
+resumes. Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) each rank takes every WORLD_SIZE-th video.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+import numpy as np
+
+from . import __version__
+from .config import config_hash, to_dict
+from .io import atomic_path, resolve
+
+FEATURE_KEYS = ("frame", "patch", "motion")
+
+
+@dataclasses.dataclass
+class FeatureConfig:
+    """How snippet features are computed (every field is recorded in each feature file)."""
+
+    snippet_len: int = 16  # frames per snippet (VadCLIP convention)
+    frame_choice: Literal["mid", "mean"] = "mid"  # frame feature: middle frame, or mean over mean_frames frames
+    mean_frames: int = 4  # frames averaged when frame_choice == "mean" (evenly spaced in the snippet)
+    crop: Literal["none", "center", "tencrop"] = "none"  # frame-level crop policy
+    crop_fraction: float = 0.875  # crop side / short side for center and tencrop (224/256 as the ancestors)
+    test_crop: str = "mean"  # tencrop: which crop 'frame' holds ("mean" or 0..9)
+    patch_mode: Literal["crops", "tokens", "none"] = "crops"  # windows encoded as images (paper), pooled ViT tokens, or off
+    grid: tuple[int, int] = (3, 4)  # window rows, cols (G = rows * cols)
+    window: tuple[int, int] = (48, 48)  # window height, width in pixels of the decoded frame
+    stride: tuple[int, int] | None = None  # None: spread windows evenly over the frame; else step (y, x) in pixels
+    motion_neighbour: Literal["next", "prev", "both"] = "next"  # frame difference taken against
+    batch_size: int = 256  # images per CLIP forward pass
+    chunk_snippets: int = 32  # snippets decoded at once (bounds memory on long videos)
+
+    def __post_init__(self) -> None:
+        if self.snippet_len < 1:
+            raise ValueError(f"snippet_len must be >= 1, got {self.snippet_len}")
+        if self.grid[0] < 1 or self.grid[1] < 1:
+            raise ValueError(f"grid must be at least (1, 1), got {self.grid}")
+        if self.window[0] < 1 or self.window[1] < 1:
+            raise ValueError(f"window must be positive, got {self.window}")
+        if self.test_crop != "mean" and not (self.test_crop.isdigit() and int(self.test_crop) < 10):
+            raise ValueError(f"test_crop must be 'mean' or a crop index 0..9, got {self.test_crop!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------------------------
+
+def window_boxes(height: int, width: int, grid: Sequence[int], window: Sequence[int],
+                 stride: Sequence[int] | None = None) -> np.ndarray:
+    """Window boxes ``(G, 4)`` int ``(x1, y1, x2, y2)``, row-major (see module docstring)."""
+    rows, cols = int(grid[0]), int(grid[1])
+    wh, ww = int(window[0]), int(window[1])
+    if wh > height or ww > width:
+        raise ValueError(f"window {wh}x{ww} is larger than the {height}x{width} frame")
+
+    def starts(n: int, size: int, extent: int, step: int | None, axis: str) -> np.ndarray:
+        if step is None:
+            return np.round(np.linspace(0, extent - size, n)).astype(int) if n > 1 else \
+                np.array([(extent - size) // 2])
+        fit = (extent - size) // step + 1
+        if fit != n:
+            raise ValueError(f"stride {step} px fits {fit} windows of {size} px along {axis} "
+                             f"({extent} px), but grid asks for {n}")
+        return np.arange(n) * step
+
+    ys = starts(rows, wh, height, None if stride is None else int(stride[0]), "the height")
+    xs = starts(cols, ww, width, None if stride is None else int(stride[1]), "the width")
+    boxes = [(x, y, x + ww, y + wh) for y in ys for x in xs]
+    return np.asarray(boxes, dtype=np.int64)
+
+
+def snippet_bounds(n_frames: int, snippet_len: int = 16) -> np.ndarray:
+    """``(T, 2)`` frame ranges ``[start, stop)`` of the snippets (last one may be partial)."""
+    if n_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got n_frames={n_frames}")
+    starts = np.arange(0, n_frames, snippet_len)
+    return np.stack([starts, np.minimum(starts + snippet_len, n_frames)], axis=1)
+
+
+def sample_indices(start: int, stop: int, choice: str, mean_frames: int) -> list[int]:
+    """Frames of the snippet ``[start, stop)`` whose features make its frame feature."""
+    if choice == "mid":
+        return [(start + stop - 1) // 2]
+    n = min(mean_frames, stop - start)
+    return sorted({int(round(v)) for v in np.linspace(start, stop - 1, n)})
+
+
+def center_crop_box(height: int, width: int, fraction: float) -> tuple[int, int, int, int]:
+    side = int(round(min(height, width) * fraction))
+    y, x = (height - side) // 2, (width - side) // 2
+    return x, y, x + side, y + side
+
+
+def ten_crops(frames: np.ndarray, fraction: float) -> np.ndarray:
+    """``(N, H, W, 3)`` → ``(10, N, s, s, 3)``: corners and centre, then their mirror images."""
+    _, h, w, _ = frames.shape
+    side = int(round(min(h, w) * fraction))
+    cx, cy, _, _ = center_crop_box(h, w, fraction)
+    origins = [(0, 0), (w - side, 0), (0, h - side), (w - side, h - side), (cx, cy)]
+    crops = [frames[:, y:y + side, x:x + side] for x, y in origins]
+    crops += [c[:, :, ::-1] for c in crops]
+    return np.stack(crops)
+
+
+# --------------------------------------------------------------------------------------------
+# Motion prior
+# --------------------------------------------------------------------------------------------
+
+def frame_differences(frames: np.ndarray, neighbour: str = "next",
+                      before: np.ndarray | None = None, after: np.ndarray | None = None) -> np.ndarray:
+    """Squared RGB difference per pixel, summed over channels: ``(N, H, W)`` float32.
+
+    ``frames`` are uint8 ``(N, H, W, 3)``; ``before``/``after`` are the frames just outside the
+    chunk (or None at the video's ends, where the one available neighbour is used instead).
+    """
+    x = frames.astype(np.float32) / 255.0
+    prev = np.concatenate([(before[None].astype(np.float32) / 255.0) if before is not None else x[:1], x[:-1]])
+    nxt = np.concatenate([x[1:], (after[None].astype(np.float32) / 255.0) if after is not None else x[-1:]])
+    d_next = ((nxt - x) ** 2).sum(-1)
+    d_prev = ((x - prev) ** 2).sum(-1)
+    if after is None:  # the last frame has no next frame: use its previous one
+        d_next[-1] = d_prev[-1]
+    if before is None:
+        d_prev[0] = d_next[0]
+    if neighbour == "next":
+        return d_next
+    if neighbour == "prev":
+        return d_prev
+    if neighbour == "both":
+        return 0.5 * (d_next + d_prev)
+    raise ValueError(f"motion_neighbour must be next, prev or both, got {neighbour!r}")
+
+
+def window_sums(maps: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Sum of ``maps (N, H, W)`` inside each box, via an integral image: ``(N, G)``."""
+    n, h, w = maps.shape
+    integral = np.zeros((n, h + 1, w + 1), dtype=np.float64)
+    integral[:, 1:, 1:] = maps.cumsum(1).cumsum(2)
+    x1, y1, x2, y2 = boxes.T
+    return (integral[:, y2, x2] - integral[:, y1, x2] - integral[:, y2, x1] + integral[:, y1, x1])
+
+
+def motion_prior(frames: np.ndarray, boxes: np.ndarray, snippet_len: int = 16,
+                 neighbour: str = "next", before: np.ndarray | None = None,
+                 after: np.ndarray | None = None) -> np.ndarray:
+    """Motion prior ``(T, G)`` of a run of frames: per window, the L2 norm of the frame difference
+    ``||I_f − I_{f±1}||_2`` over the window's pixels and channels, averaged over each snippet's
+    frames (PAPER temporal stream 2). ``frames`` must start at a snippet boundary."""
+    per_frame = np.sqrt(np.maximum(window_sums(frame_differences(frames, neighbour, before, after),
+                                               boxes), 0.0))
+    bounds = snippet_bounds(len(frames), snippet_len)
+    return np.stack([per_frame[a:b].mean(0) for a, b in bounds]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding one video
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Timer:
+    """Seconds spent per stage (decode, crop, encode, motion); used by the benchmark."""
+
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
+
+
+def _pool_tokens(tokens: np.ndarray, boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Average projected patch tokens ``(N, gh, gw, D)`` whose centres fall inside each window
+    (token grid laid over the resized frame, mapped back to pixels). → ``(N, G, D)``."""
+    _, gh, gw, _ = tokens.shape
+    cy = (np.arange(gh) + 0.5) * height / gh
+    cx = (np.arange(gw) + 0.5) * width / gw
+    out = []
+    for x1, y1, x2, y2 in boxes:
+        ys = np.flatnonzero((cy >= y1) & (cy < y2))
+        xs = np.flatnonzero((cx >= x1) & (cx < x2))
+        if len(ys) == 0:  # a window smaller than a token: take the token under its centre
+            ys = [min(int((y1 + y2) / 2 * gh / height), gh - 1)]
+        if len(xs) == 0:
+            xs = [min(int((x1 + x2) / 2 * gw / width), gw - 1)]
+        out.append(tokens[:, ys][:, :, xs].mean((1, 2)))
+    pooled = np.stack(out, 1)
+    return pooled / np.linalg.norm(pooled, axis=-1, keepdims=True).clip(1e-8)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-8)
+
+
+def extract_frames(frames_iter: Iterable[np.ndarray], n_frames: int, model: Any, cfg: FeatureConfig,
+                   device: str = "cpu", timer: Timer | None = None) -> dict[str, np.ndarray]:
+    """Features of one video from an iterator of RGB frames (``n_frames`` of them); returns float32
+    arrays ``frame (T, D)``, ``patch (T, G, D)``, ``motion (T, G)``, and ``frame_crops`` with tencrop."""
+    from . import vlm
+
+    timer = timer or Timer()
+    bounds = snippet_bounds(n_frames, cfg.snippet_len)
+    it = iter(frames_iter)
+    chunk = cfg.chunk_snippets * cfg.snippet_len
+    outputs: dict[str, list[np.ndarray]] = {"frame": [], "patch": [], "motion": [], "frame_crops": []}
+    before = None
+    buffered: list[np.ndarray] = []
+    boxes = None
+    pos = 0
+    t = time.perf_counter()
+    while pos < n_frames:
+        stop = min(pos + chunk, n_frames)
+        while len(buffered) < stop - pos + (1 if stop < n_frames else 0):
+            try:
+                buffered.append(next(it))
+            except StopIteration:
+                raise ValueError(f"the video ended after {pos + len(buffered)} frames, expected "
+                                 f"{n_frames}") from None
+        frames = np.stack(buffered[:stop - pos])
+        after = buffered[stop - pos] if stop < n_frames else None
+        buffered = buffered[stop - pos:]
+        t = timer.add("decode", t)
+        h, w = frames.shape[1:3]
+        if boxes is None:
+            boxes = window_boxes(h, w, cfg.grid, cfg.window, cfg.stride)
+        local = snippet_bounds(stop - pos, cfg.snippet_len)
+        # frame-level images
+        idx = [sample_indices(a, b, cfg.frame_choice, cfg.mean_frames) for a, b in local]
+        flat = [i for group in idx for i in group]
+        images = frames[flat]
+        if cfg.crop == "center":
+            x1, y1, x2, y2 = center_crop_box(h, w, cfg.crop_fraction)
+            images = images[:, y1:y2, x1:x2]
+        mids = frames[[(a + b - 1) // 2 for a, b in local]]
+        windows = None
+        if cfg.patch_mode == "crops":
+            windows = np.stack([mids[:, y1:y2, x1:x2] for x1, y1, x2, y2 in boxes], 1)
+            windows = windows.reshape(-1, *windows.shape[2:])
+        crops = ten_crops(images, cfg.crop_fraction) if cfg.crop == "tencrop" else None
+        t = timer.add("crop", t)
+        if crops is not None:
+            enc = vlm.encode_images(model, crops.reshape(-1, *crops.shape[2:]),
+                                    batch_size=cfg.batch_size, device=device)
+            enc = enc.reshape(10, len(flat), -1)
+            per_snippet = np.stack([_normalise(enc[:, _positions(idx, s)].mean(1))
+                                    for s in range(len(idx))], 1)
+            outputs["frame_crops"].append(per_snippet)  # (10, t, D)
+            frame_feat = (_normalise(per_snippet.mean(0)) if cfg.test_crop == "mean"
+                          else per_snippet[int(cfg.test_crop)])
+        else:
+            enc = vlm.encode_images(model, images, batch_size=cfg.batch_size, device=device)
+            frame_feat = np.stack([_normalise(enc[_positions(idx, s)].mean(0)) for s in range(len(idx))])
+        outputs["frame"].append(frame_feat)
+        if cfg.patch_mode == "crops":
+            pf = vlm.encode_images(model, windows, batch_size=cfg.batch_size, device=device)
+            outputs["patch"].append(pf.reshape(len(local), len(boxes), -1))
+        elif cfg.patch_mode == "tokens":
+            tokens = vlm.encode_patch_tokens(model, mids, batch_size=cfg.batch_size, device=device)
+            outputs["patch"].append(_pool_tokens(np.asarray(tokens), boxes, h, w))
+        t = timer.add("encode", t)
+        outputs["motion"].append(motion_prior(frames, boxes, cfg.snippet_len, cfg.motion_neighbour,
+                                              before, after))
+        before = frames[-1]
+        t = timer.add("motion", t)
+        pos = stop
+    out = {"frame": np.concatenate(outputs["frame"]).astype(np.float32),
+           "motion": np.concatenate(outputs["motion"])}
+    if outputs["patch"]:
+        out["patch"] = np.concatenate(outputs["patch"]).astype(np.float32)
+    if outputs["frame_crops"]:
+        out["frame_crops"] = np.concatenate(outputs["frame_crops"], 1).astype(np.float32)
+    assert len(out["frame"]) == len(bounds)
+    out["boxes"] = boxes
+    return out
+
+
+def _positions(idx: list[list[int]], s: int) -> list[int]:
+    start = sum(len(g) for g in idx[:s])
+    return list(range(start, start + len(idx[s])))
+
+
+# --------------------------------------------------------------------------------------------
+# Feature files
+# --------------------------------------------------------------------------------------------
+
+def make_recipe(cfg: FeatureConfig, backbone: dict[str, Any]) -> dict[str, Any]:
+    """What produced a feature file: the backbone (name, weights id) and every feature parameter.
+    ``recipe_hash`` identifies it; files with another hash are stale."""
+    recipe = {"backbone": backbone, "features": to_dict(cfg)}
+    recipe["recipe_hash"] = config_hash(recipe)
+    return recipe
+
+
+def feature_path(out_dir: str | Path, video_id: str) -> Path:
+    return resolve(out_dir) / f"{video_id}.npz"
+
+
+def save_features(path: str | Path, arrays: dict[str, np.ndarray], recipe: dict[str, Any],
+                  video_id: str, n_frames: int) -> Path:
+    """Write one video's features atomically: features fp16, motion fp32, recipe as JSON."""
+    meta = dict(recipe, video_id=video_id, n_frames=int(n_frames), library_version=__version__,
+                window_boxes=np.asarray(arrays["boxes"]).tolist())
+    payload = {k: np.asarray(v, dtype=np.float16) for k, v in arrays.items()
+               if k in ("frame", "patch", "frame_crops")}
+    payload["motion"] = np.asarray(arrays["motion"], dtype=np.float32)
+    payload["recipe"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **payload)
+    return Path(path)
+
+
+class FeatureFileError(ValueError):
+    """A feature file is missing, corrupt, inconsistent or was made with another recipe."""
+
+
+@dataclasses.dataclass
+class VideoFeatures:
+    video_id: str
+    frame: np.ndarray  # (T, D) float32
+    patch: np.ndarray | None  # (T, G, D) float32
+    motion: np.ndarray  # (T, G) float32
+    recipe: dict[str, Any]
+    frame_crops: np.ndarray | None = None  # (10, T, D) with tencrop
+
+    @property
+    def n_snippets(self) -> int:
+        return len(self.frame)
+
+
+def load_features(path: str | Path, recipe_hash: str | None = None) -> VideoFeatures:
+    """Load and check a feature file; raise :class:`FeatureFileError` naming it when it is corrupt,
+    its arrays disagree in length, or (given ``recipe_hash``) it was made with another recipe."""
+    path = Path(path)
+    if not path.is_file():
+        raise FeatureFileError(f"{path}: feature file not found (run `stprompt extract`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise FeatureFileError(f"{path}: corrupt feature file ({exc})") from exc
+    missing = [k for k in ("frame", "motion", "recipe") if k not in data]
+    if missing:
+        raise FeatureFileError(f"{path}: missing arrays {missing}")
+    recipe = json.loads(str(data["recipe"]))
+    if recipe_hash is not None and recipe.get("recipe_hash") != recipe_hash:
+        raise FeatureFileError(f"{path}: made with recipe {recipe.get('recipe_hash')}, expected "
+                               f"{recipe_hash} (re-extract with the current parameters)")
+    frame = data["frame"].astype(np.float32)
+    motion = data["motion"].astype(np.float32)
+    patch = data["patch"].astype(np.float32) if "patch" in data else None
+    T = len(frame)
+    expected_T = math.ceil(recipe["n_frames"] / recipe["features"]["snippet_len"])
+    if T != expected_T or len(motion) != T or (patch is not None and len(patch) != T):
+        raise FeatureFileError(f"{path}: inconsistent lengths frame={T}, motion={len(motion)}, "
+                               f"patch={None if patch is None else len(patch)}, expected {expected_T} "
+                               f"snippets for {recipe['n_frames']} frames")
+    crops = data["frame_crops"].astype(np.float32) if "frame_crops" in data else None
+    return VideoFeatures(recipe["video_id"], frame, patch, motion, recipe, crops)
+
+
+def is_valid(path: str | Path, recipe_hash: str) -> bool:
+    try:
+        load_features(path, recipe_hash)
+        return True
+    except FeatureFileError:
+        return False
+
+
+def shard(items: Sequence[Any], rank: int | None = None, world: int | None = None) -> list[Any]:
+    """This rank's share of ``items`` (every world-th, from ``RANK``/``WORLD_SIZE`` by default)."""
+    rank = int(os.environ.get("RANK", 0)) if rank is None else rank
+    world = int(os.environ.get("WORLD_SIZE", 1)) if world is None else world
+    if not 0 <= rank < world:
+        raise ValueError(f"rank {rank} is outside world size {world}")
+    return list(items)[rank::world]
+
+
+def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg: FeatureConfig,
+                    backbone: dict[str, Any], device: str = "cpu", progress: bool = True,
+                    rank: int | None = None, world: int | None = None) -> dict[str, Any]:
+    """Extract features for ``records`` (objects with ``id``, ``path``, ``n_frames``) into
+    ``out_dir``, skipping valid files of the same recipe and redoing stale or corrupt ones.
+    Returns counts and the time per stage."""
+    from tqdm.auto import tqdm
+
+    from .datasets.video import iter_frames
+
+    recipe = make_recipe(cfg, backbone)
+    mine = shard(records, rank, world)
+    timer = Timer()
+    done = skipped = snippets = 0
+    for rec in tqdm(mine, desc="features", unit="video", disable=not progress):
+        path = feature_path(out_dir, rec.id)
+        if is_valid(path, recipe["recipe_hash"]):
+            skipped += 1
+            continue
+        arrays = extract_frames(iter_frames(rec.path, 0, rec.n_frames), rec.n_frames, model, cfg,
+                                device=device, timer=timer)
+        save_features(path, arrays, recipe, rec.id, rec.n_frames)
+        done += 1
+        snippets += len(arrays["frame"])
+    return {"extracted": done, "skipped": skipped, "snippets": snippets,
+            "seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
+            "recipe_hash": recipe["recipe_hash"]}
