@@ -1,0 +1,170 @@
+"""Probing and decoding videos with PyAV (FFmpeg), and frame folders with Pillow.
+
+A *video* is either a container file FFmpeg can read (``.mp4``, ``.avi``, ``.mkv``, ...) or a
+*frame folder*: a directory of ``.jpg``/``.png``/``.bmp`` images whose sorted names give the frame
+order (the ShanghaiTech test set ships as frames). Every failure raises :class:`VideoReadError`
+naming the file: missing, not a video, no video stream, truncated or corrupt.
+
+Frames are decoded from the start of the stream and counted, never located by timestamp seeking,
+so frame ``i`` here is the ``i``-th decoded frame, the same index the annotations use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+from PIL import Image
+
+from .records import DatasetError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+FRAME_FOLDER_FPS = 25.0  # frame folders carry no rate; readers may pass the dataset's own
+
+
+class VideoReadError(DatasetError):
+    """A video file or frame folder is missing, unreadable, truncated or corrupt."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def is_frame_folder(path: str | Path) -> bool:
+    return Path(path).is_dir()
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    """The image files of a frame folder, in frame order (sorted by name)."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VideoReadError(f"{folder}: frame folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
+    return files
+
+
+def find_video(folder: str | Path, stem: str) -> Path | None:
+    """``folder/stem.<ext>`` for the first known video suffix that exists, else the frame folder
+    ``folder/stem/``, else ``None``."""
+    folder = Path(folder)
+    for suffix in VIDEO_SUFFIXES:
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    candidate = folder / stem
+    return candidate if candidate.is_dir() else None
+
+
+def _open(path: Path):
+    if not path.exists():
+        raise VideoReadError(f"{path}: video file not found")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoReadError(f"{path}: cannot open as a video ({exc}); the file may be "
+                             f"truncated or corrupt") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoReadError(f"{path}: has no video stream")
+    return container
+
+
+def probe_video(path: str | Path, exact: bool = False,
+                folder_fps: float = FRAME_FOLDER_FPS) -> VideoInfo:
+    """Frame count, frame rate and size of a video file or frame folder.
+
+    The count comes from the container header; when the header has none (some AVI files), or
+    with ``exact=True``, packets are demuxed and counted (no decoding), and with ``exact=True`` a
+    header that promises more frames than the file holds (a truncated download) is an error.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = frame_files(path)
+        try:
+            with Image.open(files[0]) as im:
+                width, height = im.size
+        except OSError as exc:
+            raise VideoReadError(f"{files[0]}: cannot read image ({exc})") from exc
+        return VideoInfo(len(files), float(folder_fps), width, height)
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        header = int(stream.frames or 0)
+        n = header
+        if exact or header <= 0:
+            try:
+                n = sum(1 for packet in container.demux(stream) if packet.size > 0)
+            except av.error.FFmpegError as exc:
+                raise VideoReadError(f"{path}: corrupt video stream ({exc})") from exc
+            if exact and header > 0 and n < header:
+                raise VideoReadError(f"{path}: header announces {header} frames but the file "
+                                     f"holds {n}; the file is truncated")
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        width, height = stream.codec_context.width, stream.codec_context.height
+    if n <= 0:
+        raise VideoReadError(f"{path}: video has no frames")
+    return VideoInfo(n, fps, int(width), int(height))
+
+
+def iter_frames(path: str | Path, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+    """Yield RGB ``(H, W, 3)`` uint8 frames ``start <= i < stop`` (``stop=None``: to the end).
+
+    A ``stop`` past the last frame, or a stream that breaks or ends before the frame count of
+    its header, raises :class:`VideoReadError` naming the file and the frame reached.
+    """
+    path = Path(path)
+    if start < 0 or (stop is not None and stop < start):
+        raise ValueError(f"{path}: invalid frame range [{start}, {stop})")
+    if path.is_dir():
+        files = frame_files(path)
+        if stop is not None and stop > len(files):
+            raise VideoReadError(f"{path}: asked for frames [{start}, {stop}) but the frame "
+                                 f"folder holds {len(files)}")
+        for f in files[start:stop]:
+            try:
+                with Image.open(f) as im:
+                    yield np.asarray(im.convert("RGB"))
+            except OSError as exc:
+                raise VideoReadError(f"{f}: cannot read image ({exc})") from exc
+        return
+    container = _open(path)
+    index = 0
+    with container:
+        header = int(container.streams.video[0].frames or 0)
+        try:
+            for frame in container.decode(video=0):
+                if stop is not None and index >= stop:
+                    break
+                if index >= start:
+                    yield frame.to_ndarray(format="rgb24")
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise VideoReadError(f"{path}: decoding failed at frame {index} ({exc}); the file "
+                                 f"may be truncated or corrupt") from exc
+    if stop is not None and index < stop:
+        raise VideoReadError(f"{path}: asked for frames [{start}, {stop}) but only {index} frames "
+                             f"could be decoded")
+    if stop is None and index < header:
+        # records take their length from the header; a shorter decode would misalign labels
+        raise VideoReadError(f"{path}: header announces {header} frames but only {index} could be "
+                             f"decoded; the file is truncated or corrupt")
+    if index == 0:
+        raise VideoReadError(f"{path}: no frame could be decoded")
+
+
+def read_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Decode frames ``start <= i < stop`` as one ``(T, H, W, 3)`` uint8 RGB array (see
+    :func:`iter_frames`; prefer it for long videos, which do not fit in memory)."""
+    frames = list(iter_frames(path, start, stop))
+    if not frames:
+        raise VideoReadError(f"{path}: no frames in [{start}, {stop})")
+    return np.stack(frames)
