@@ -456,3 +456,22 @@ def test_synthvad_video_shorter_than_meta_says(synth, tmp_path):
 def test_unknown_dataset_name():
     with pytest.raises(DatasetError, match=r"unknown dataset 'xd'; known: synthvad, ucf_crime"):
         load_dataset("xd", "nowhere", "test")
+
+
+def test_sample_frames_and_area_fractions_read_through_the_records(synth):
+    from stprompt.datasets.samples import anomaly_area_fractions, sample_frames
+
+    records = load_dataset("synthvad", synth, "test")
+    samples = sample_frames(records, per_class=2)
+    assert list(samples) == ["normal", "fire"]  # normal first, then classes sorted
+    fire = samples["fire"][0]
+    # segment 10..25: 16 boxed frames, the middle one is index 8 -> frame 18 (grey level 180)
+    assert fire["title"] == "test_fire_000 t=18"
+    assert abs(int(fire["frame"].mean()) - 18 * fx.GREY_STEP) <= 2
+    np.testing.assert_array_equal(fire["box"], fx.SYNTH_BOX)
+    assert samples["normal"][0]["box"] is None and samples["normal"][0]["title"].endswith("t=10")
+    # box 8x8 px in a 32x24 frame: 64 / 768 per anomalous frame, 16 frames
+    areas = anomaly_area_fractions(records)
+    assert list(areas) == ["fire"] and len(areas["fire"]) == 16
+    assert areas["fire"][0] == pytest.approx(64 / 768)
+    assert anomaly_area_fractions(records, per="video") == {"fire": [pytest.approx(64 / 768)]}
