@@ -186,7 +186,7 @@ def make_vadclip(root: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------
-# SynthVAD (hand-made, in the layout of .notes/synthvad_layout.md)
+# SynthVAD (hand-made, in the layout documented in stprompt.datasets.synthvad)
 # ------------------------------------------------------------------------------------------------
 
 SYNTH_VIDEOS = [  # id, split, class, n_frames

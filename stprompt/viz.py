@@ -1,0 +1,109 @@
+"""Figures: functions that take data and return matplotlib Figures (never shown, never global state).
+
+Built on ``matplotlib.figure.Figure`` directly, not pyplot, so they work under any backend (Agg in
+tests and papermill) and do not accumulate open figures; Jupyter displays a returned Figure inline.
+Save them with ``fig.savefig`` (or :mod:`stprompt.report`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+
+def _as_sample(item) -> dict:
+    if isinstance(item, Mapping):
+        return dict(item)
+    frame, box, *rest = item
+    return {"frame": frame, "box": box, "title": rest[0] if rest else None}
+
+
+def sample_frame_grid(samples: Mapping[str, Sequence], ncols: int | None = None,
+                      title: str = "SynthVAD: sample frames with ground-truth boxes",
+                      box_color: str = "lime", cell_inches: float = 2.2) -> Figure:
+    """A grid of frames, one row per class, with the ground-truth anomaly box drawn.
+
+    Args:
+        samples: class name -> list of samples; a sample is ``(frame, box)``,
+            ``(frame, box, title)`` or a dict with keys ``frame`` ((H, W, 3) uint8), ``box``
+            ((x1, y1, x2, y2) pixels, x2/y2 exclusive, or None/NaN for none) and optional ``title``.
+        ncols: columns (default: the longest row).
+        title: figure title.
+        box_color: colour of the box outline.
+    """
+    rows = [(cls, [_as_sample(s) for s in items]) for cls, items in samples.items()]
+    if not rows:
+        raise ValueError("sample_frame_grid: no samples")
+    ncols = ncols or max(len(items) for _, items in rows)
+    h, w = np.asarray(rows[0][1][0]["frame"]).shape[:2] if rows[0][1] else (120, 160)
+    fig = Figure(figsize=(ncols * cell_inches, len(rows) * cell_inches * h / w + 0.6),
+                 layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(rows), ncols, squeeze=False))
+    drawn_box = False
+    for r, (cls, items) in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c >= len(items):
+                continue
+            s = items[c]
+            ax.imshow(np.asarray(s["frame"]), interpolation="nearest")
+            box = s.get("box")
+            if box is not None and not np.isnan(np.asarray(box, float)).any():
+                x1, y1, x2, y2 = (float(v) for v in box)
+                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False,
+                                       edgecolor=box_color, linewidth=1.2,
+                                       label=None if drawn_box else "ground-truth box"))
+                drawn_box = True
+            if s.get("title"):
+                ax.set_title(s["title"], fontsize=7)
+            if c == 0:
+                ax.set_ylabel(cls, fontsize=9)
+    if drawn_box:
+        fig.legend(loc="outside lower center", fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def anomaly_area_hist(area_fracs_by_class: Mapping[str, Sequence[float]], bins: int | Sequence[float] = 20,
+                      area_range: tuple[float, float] | None = None,
+                      title: str = "SynthVAD: anomalies are small (cf. STPrompt Fig. 1)",
+                      unit: str = "videos") -> Figure:
+    """Distribution of the anomaly box area as a percentage of the frame area, per class.
+
+    Args:
+        area_fracs_by_class: class -> box area / frame area values (fractions in [0, 1]), e.g. the
+            ``anomaly_area_frac`` of each video in ``meta.json`` or per-frame fractions.
+        bins: number of bins or bin edges (in percent).
+        area_range: the configured range (fractions), shaded.
+        unit: what one value counts (y-axis label), e.g. "videos" or "anomalous frames".
+    """
+    data = {k: np.asarray([v for v in vals if v is not None], float) * 100
+            for k, vals in area_fracs_by_class.items()}
+    data = {k: v for k, v in data.items() if v.size}
+    if not data:
+        raise ValueError("anomaly_area_hist: no area values")
+    allv = np.concatenate(list(data.values()))
+    if np.isscalar(bins):
+        hi = max(float(allv.max()), area_range[1] * 100 if area_range else 0) * 1.05
+        bins = np.linspace(0, hi if hi > 0 else 1, int(bins) + 1)
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    if area_range is not None:
+        ax.axvspan(area_range[0] * 100, area_range[1] * 100, color="tab:gray", alpha=0.15, zorder=0,
+                   label=f"configured range {area_range[0] * 100:g}-{area_range[1] * 100:g} %")
+    ax.hist(list(data.values()), bins=bins, stacked=True, label=list(data.keys()), zorder=2)
+    median = float(np.median(allv))
+    ax.axvline(median, color="k", linestyle="--", linewidth=1, zorder=3,
+               label=f"median {median:.2f} % of the frame")
+    ax.set_xlabel("anomaly box area (% of frame area)")
+    ax.set_ylabel(f"number of {unit}")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    return fig
