@@ -27,7 +27,7 @@ reproduce: install
 
 ## Unit, data-contract and model tests, then the notebooks under nbval (smoke parameters).
 test: install
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 ## Re-execute the notebooks with their smoke defaults and strip outputs except nbval-checked cells.
 notebooks: install

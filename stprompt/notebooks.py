@@ -4,7 +4,8 @@ Committed notebooks carry no outputs except the few cells that nbval checks: cel
 contains ``# NBVAL_CHECK_OUTPUT`` (they print rounded metrics of the smoke configuration). This
 module re-executes a notebook with its default (smoke) parameters in the notebook's folder, exactly
 as nbval will, then strips every output, execution count and run metadata except those cells, which
-it marks ``keep_output`` (the cell-metadata flag nbstripout honours).
+it marks ``keep_output`` (the cell-metadata flag nbstripout honours) and keeps their execution counts (nbval skips a reference
+cell without one as "unrun").
 
     python -m stprompt.notebooks notebooks/*.ipynb          # execute, then strip
     python -m stprompt.notebooks --no-execute notebooks/*.ipynb   # strip only
@@ -36,12 +37,8 @@ def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
             continue
-        if is_checked(cell):
+        if is_checked(cell):  # nbval treats a cell without execution count as unrun: keep it
             cell.metadata["keep_output"] = True
-            cell.execution_count = None
-            for out in cell.outputs:
-                if "execution_count" in out:
-                    out["execution_count"] = None
         else:
             cell.metadata.pop("keep_output", None)
             cell.outputs = []

@@ -15,7 +15,7 @@ import yaml
 
 from stprompt.config import load_profile
 from stprompt.notebooks import CHECK_MARK, strip
-from stprompt.pipeline import validate_profile
+from stprompt.pipeline import notebook_parameters, validate_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -61,12 +61,16 @@ def test_notebook_conventions(path):
         "the first cell says which tables and figures the notebook produces"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    names = []
     for line in tagged[0].source.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         m = re.match(r"^(\w+)\s*:\s*([^=]+?)\s*=\s*(.+?)\s+#\s*\S", line)
         assert m, f"{path.name}: parameters line needs 'name: type = literal  # comment': {line!r}"
         ast.literal_eval(m.group(3))  # literals only
+        names.append(m.group(1))
+    # papermill silently drops a line it cannot parse (e.g. quotes in the comment): catch that
+    assert list(notebook_parameters(path)) == names, f"{path.name}: papermill does not read every parameter"
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -89,5 +93,6 @@ def test_strip_keeps_only_checked_cells():
     nb.metadata["papermill"] = {"x": 1}
     out = json.loads(nbformat.writes(strip(nb)))
     assert out["cells"][0]["outputs"] == [] and out["cells"][0]["execution_count"] is None
+    assert out["cells"][1]["execution_count"] == 2  # nbval skips checked cells without a count
     assert "".join(out["cells"][1]["outputs"][0]["text"]) == "2\n" and out["cells"][1]["metadata"]["keep_output"]
     assert "papermill" not in out["metadata"]

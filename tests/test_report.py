@@ -44,5 +44,6 @@ def test_metrics_merge_and_figure(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     path = save_figure(fig, tmp_path, "curve")
+    plt.close(fig)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in (tmp_path / "figures").iterdir()] == ["curve.png"]  # no temp left
