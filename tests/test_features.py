@@ -79,3 +79,109 @@ def test_feature_config_rejects_bad_values():
         FeatureConfig(test_crop="centre")
     with pytest.raises(ValueError, match="grid"):
         FeatureConfig(grid=(0, 3))
+
+
+# ------------------------------------------------------------------------------------------------
+# Extraction with the tiny CLIP (random weights: the recipe, not the quality, is under test)
+# ------------------------------------------------------------------------------------------------
+
+import dataclasses  # noqa: E402
+
+import fixtures_datasets as fx  # noqa: E402
+
+from stprompt import vlm  # noqa: E402
+from stprompt.datasets import load_dataset, read_frames  # noqa: E402
+from stprompt.features import (FeatureFileError, extract_dataset, feature_path,  # noqa: E402
+                               load_features, make_recipe)
+
+SMALL = FeatureConfig(grid=(2, 2), window=(12, 16), batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return vlm.build_clip(vlm.ClipSpec("tiny_clip"))
+
+
+@pytest.fixture(scope="module")
+def synth_records(tmp_path_factory):
+    root = fx.make_synthvad(tmp_path_factory.mktemp("synth"))
+    return load_dataset("synthvad", root, "test")  # 20 and 40 frames
+
+
+def test_extracted_files_have_the_recorded_recipe_shapes_and_dtypes(tmp_path, clip, synth_records):
+    model, info = clip
+    summary = extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False)
+    assert summary["extracted"] == 2 and summary["snippets"] == 2 + 3
+    with np.load(feature_path(tmp_path, "test_fire_000")) as z:
+        assert z["frame"].dtype == np.float16 and z["frame"].shape == (3, info.embed_dim)
+        assert z["patch"].shape == (3, 4, info.embed_dim) and z["motion"].shape == (3, 4)
+    feats = load_features(feature_path(tmp_path, "test_fire_000"), make_recipe(SMALL, info.recipe())["recipe_hash"])
+    boxes = window_boxes(fx.H, fx.W, SMALL.grid, SMALL.window)
+    assert feats.recipe["window_boxes"] == boxes.tolist()
+    assert feats.recipe["backbone"]["backbone"] == "tiny_clip" and feats.recipe["n_frames"] == 40
+    # mid-frame recipe: snippet 1 (frames 16..31) is the feature of frame 23; its window 3 the
+    # feature of that frame's bottom-right window
+    frames = read_frames(synth_records[1].path)
+    direct = vlm.encode_images(model, frames[[23]])[0]
+    np.testing.assert_allclose(feats.frame[1], direct, atol=2e-3)  # fp16 storage
+    x1, y1, x2, y2 = boxes[3]
+    direct_w = vlm.encode_images(model, frames[[23], y1:y2, x1:x2])[0]
+    np.testing.assert_allclose(feats.patch[1, 3], direct_w, atol=2e-3)
+    # the fixture video is a grey ramp: every window changes by the same amount each frame
+    assert np.allclose(feats.motion, feats.motion[:, :1])
+
+
+def test_mean_recipe_averages_frames_and_differs_from_mid(tmp_path, clip, synth_records):
+    model, info = clip
+    cfg = dataclasses.replace(SMALL, frame_choice="mean", mean_frames=4, patch_mode="none")
+    extract_dataset(synth_records[1:], tmp_path, model, cfg, info.recipe(), progress=False)
+    feats = load_features(feature_path(tmp_path, "test_fire_000"))
+    frames = read_frames(synth_records[1].path)
+    enc = vlm.encode_images(model, frames[[0, 5, 10, 15]])
+    mean = enc.mean(0) / np.linalg.norm(enc.mean(0))
+    np.testing.assert_allclose(feats.frame[0], mean, atol=2e-3)
+    assert feats.patch is None
+    assert not np.allclose(feats.frame[0], vlm.encode_images(model, frames[[7]])[0], atol=1e-2)
+
+
+def test_tokens_and_tencrop_modes(tmp_path, clip, synth_records):
+    model, info = clip
+    cfg = dataclasses.replace(SMALL, patch_mode="tokens", crop="tencrop", test_crop="4", crop_fraction=0.75)
+    extract_dataset(synth_records[:1], tmp_path, model, cfg, info.recipe(), progress=False)
+    feats = load_features(feature_path(tmp_path, "test_normal_000"))
+    assert feats.patch.shape == (2, 4, info.embed_dim) and feats.frame_crops.shape == (10, 2, info.embed_dim)
+    np.testing.assert_allclose(feats.frame, feats.frame_crops[4], atol=1e-6)  # test crop 4 = centre
+    np.testing.assert_allclose(np.linalg.norm(feats.patch, axis=-1), 1, atol=5e-3)
+
+
+def test_resume_skips_valid_files_and_redoes_corrupt_or_stale_ones(tmp_path, clip, synth_records):
+    model, info = clip
+    extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False)
+    original = {r.id: feature_path(tmp_path, r.id).read_bytes() for r in synth_records}
+    again = extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False)
+    assert again["extracted"] == 0 and again["skipped"] == 2
+    # a run killed while writing leaves at most a temp file (atomic rename) and a truncated file
+    # is detected as corrupt and redone, byte-identically
+    path = feature_path(tmp_path, "test_fire_000")
+    path.write_bytes(original["test_fire_000"][:100])
+    (tmp_path / ".test_normal_000.tmp.npz").write_bytes(b"partial")
+    with pytest.raises(FeatureFileError, match="corrupt feature file"):
+        load_features(path)
+    again = extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False)
+    assert again["extracted"] == 1 and again["skipped"] == 1
+    assert {r.id: feature_path(tmp_path, r.id).read_bytes() for r in synth_records} == original
+    # another recipe makes the files stale
+    other = dataclasses.replace(SMALL, motion_neighbour="both")
+    with pytest.raises(FeatureFileError, match="made with recipe"):
+        load_features(path, make_recipe(other, info.recipe())["recipe_hash"])
+    assert extract_dataset(synth_records, tmp_path, model, other, info.recipe(), progress=False)["extracted"] == 2
+
+
+def test_sharding_splits_videos_between_ranks(tmp_path, clip, synth_records):
+    from stprompt.features import shard
+
+    assert shard(list(range(5)), 0, 2) == [0, 2, 4] and shard(list(range(5)), 1, 2) == [1, 3]
+    model, info = clip
+    r1 = extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False, rank=1, world=2)
+    assert r1["extracted"] == 1 and feature_path(tmp_path, synth_records[1].id).is_file()
+    assert not feature_path(tmp_path, synth_records[0].id).exists()
