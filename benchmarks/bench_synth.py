@@ -3,7 +3,7 @@
     python benchmarks/bench_synth.py [--videos 300] [--workers 2] [--save]
 
 Prints a JSON record (videos/s, frames/s, seconds, bytes on disk); ``--save`` also writes it to
-``benchmarks/results/bench_synth.json``. The class/split mix is the default config's, scaled to
+``benchmarks/results/bench_synth.json`` and a per-stage bar chart ``bench_synth.png``. The class/split mix is the default config's, scaled to
 ``--videos``. A second, single-process pass over a few videos splits the time per stage
 (simulation, rendering, encoding, annotation files) to show what dominates.
 """
@@ -96,6 +96,17 @@ def main(argv=None) -> dict:
         out = repo_root() / "benchmarks" / "results" / "bench_synth.json"
         write_json(out, result)
         print(f"wrote {out}", file=sys.stderr)
+        if "ms_per_frame_by_stage" in result:
+            from plots import save, stage_bar_figure
+
+            stages = {k: v for k, v in result["ms_per_frame_by_stage"].items()
+                      if k in ("simulate", "render", "encode", "annotations")}
+            fig = stage_bar_figure(
+                stages, "milliseconds per frame (one process)",
+                f"SynthVAD generation, {os.cpu_count()} CPU cores",
+                f"{result['videos']} videos / {result['frames']} frames in {result['seconds']} s with "
+                f"{result['workers']} workers = {result['frames_per_s']:.0f} frames/s (target: <= 60 s)")
+            print(f"wrote {save(fig, out.with_suffix('.png'))}", file=sys.stderr)
     return result
 
 

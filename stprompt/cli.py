@@ -1,6 +1,7 @@
 """The ``stprompt`` command.
 
     stprompt reproduce [--profile P] [--only NB[,NB]] [--force]   run the notebook chain
+    stprompt extract   [--profile P] [--split S]                 extract features (torchrun-aware)
     stprompt report    [--profile P]                             re-render the HTML reports
     stprompt validate  [--profile P]                             check a profile's parameters
 
@@ -40,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--params-dir", default=None, help="folder of profiles (default: params/)")
     rep.add_argument("--no-html", action="store_true", help="skip the HTML reports")
 
+    ext = sub.add_parser("extract", help="extract CLIP features for a profile's dataset; under "
+                         "torchrun each rank takes every WORLD_SIZE-th video")
+    ext.add_argument("--profile", default="synthvad")
+    ext.add_argument("--split", action="append", help="only these splits (repeatable)")
+    ext.add_argument("--params-dir", default=None)
+    ext.add_argument("--no-progress", action="store_true")
+
     rpt = sub.add_parser("report", help="re-render the HTML reports of a profile's executed notebooks")
     rpt.add_argument("--profile", default="synthvad")
     rpt.add_argument("--params-dir", default=None)
@@ -64,6 +72,18 @@ def main(argv: list[str] | None = None) -> int:
             except StepFailed as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
+        elif args.command == "extract":
+            from .features import extract_from_params
+            from .pipeline import resolved_params
+
+            from .vlm import ClipError
+
+            params = resolved_params(args.profile, "01_data_prep", args.params_dir)
+            try:
+                extract_from_params(params, splits=args.split, progress=not args.no_progress)
+            except (ClipError, FileNotFoundError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         elif args.command == "report":
             from .pipeline import render_reports
 
@@ -75,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             prof = load_profile(args.profile, args.params_dir)
             steps = validate_profile(prof)
             print(f"{prof.source}: OK ({len(steps)} steps: {', '.join(s.name for s in steps)})")
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:  # bad parameters or bad input data: one clear line
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

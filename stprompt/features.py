@@ -145,50 +145,56 @@ def ten_crops(frames: np.ndarray, fraction: float) -> np.ndarray:
 # Motion prior
 # --------------------------------------------------------------------------------------------
 
-def frame_differences(frames: np.ndarray, neighbour: str = "next",
-                      before: np.ndarray | None = None, after: np.ndarray | None = None) -> np.ndarray:
-    """Squared RGB difference per pixel, summed over channels: ``(N, H, W)`` float32.
-
-    ``frames`` are uint8 ``(N, H, W, 3)``; ``before``/``after`` are the frames just outside the
-    chunk (or None at the video's ends, where the one available neighbour is used instead).
-    """
-    x = frames.astype(np.float32) / 255.0
-    prev = np.concatenate([(before[None].astype(np.float32) / 255.0) if before is not None else x[:1], x[:-1]])
-    nxt = np.concatenate([x[1:], (after[None].astype(np.float32) / 255.0) if after is not None else x[-1:]])
-    d_next = ((nxt - x) ** 2).sum(-1)
-    d_prev = ((x - prev) ** 2).sum(-1)
-    if after is None:  # the last frame has no next frame: use its previous one
-        d_next[-1] = d_prev[-1]
-    if before is None:
-        d_prev[0] = d_next[0]
-    if neighbour == "next":
-        return d_next
-    if neighbour == "prev":
-        return d_prev
-    if neighbour == "both":
-        return 0.5 * (d_next + d_prev)
-    raise ValueError(f"motion_neighbour must be next, prev or both, got {neighbour!r}")
-
-
 def window_sums(maps: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Sum of ``maps (N, H, W)`` inside each box, via an integral image: ``(N, G)``."""
-    n, h, w = maps.shape
-    integral = np.zeros((n, h + 1, w + 1), dtype=np.float64)
-    integral[:, 1:, 1:] = maps.cumsum(1).cumsum(2)
-    x1, y1, x2, y2 = boxes.T
-    return (integral[:, y2, x2] - integral[:, y1, x2] - integral[:, y2, x1] + integral[:, y1, x1])
+    """Sum of ``maps (N, H, W)`` inside each box: ``(N, G)`` (exact int64 for integer maps,
+    float64 otherwise). Direct slice sums: for the few windows of a grid they beat an integral
+    image, whose cumulative sums touch every pixel twice in 64-bit."""
+    acc = np.int64 if np.issubdtype(maps.dtype, np.integer) else np.float64
+    return np.stack([maps[:, y1:y2, x1:x2].sum((1, 2), dtype=acc)
+                     for x1, y1, x2, y2 in np.asarray(boxes)], axis=1)
 
 
 def motion_prior(frames: np.ndarray, boxes: np.ndarray, snippet_len: int = 16,
                  neighbour: str = "next", before: np.ndarray | None = None,
                  after: np.ndarray | None = None) -> np.ndarray:
-    """Motion prior ``(T, G)`` of a run of frames: per window, the L2 norm of the frame difference
-    ``||I_f − I_{f±1}||_2`` over the window's pixels and channels, averaged over each snippet's
-    frames (PAPER temporal stream 2). ``frames`` must start at a snippet boundary."""
-    per_frame = np.sqrt(np.maximum(window_sums(frame_differences(frames, neighbour, before, after),
-                                               boxes), 0.0))
-    bounds = snippet_bounds(len(frames), snippet_len)
-    return np.stack([per_frame[a:b].mean(0) for a, b in bounds]).astype(np.float32)
+    """Motion prior ``(T, G)`` of a run of uint8 frames ``(N, H, W, 3)``: per window, the L2 norm
+    of the raw-pixel difference ``||I_f − I_{f±1}||_2`` (RGB scaled to [0, 1]) over the window's
+    pixels and channels, averaged over each snippet's frames (PAPER temporal stream 2).
+
+    ``frames`` must start at a snippet boundary; ``before``/``after`` are the frames just outside
+    the run (None at the video's ends). ``neighbour``: "next" (the last frame of a video uses its
+    previous frame), "prev" (the first frame uses its next), or "both" (mean of the two squared
+    norms). Differences are computed once in integers and summed per window exactly.
+    """
+    if neighbour not in ("next", "prev", "both"):
+        raise ValueError(f"motion_neighbour must be next, prev or both, got {neighbour!r}")
+    n = len(frames)
+    b = 1 if before is not None else 0
+    parts = ([before[None]] if b else []) + [frames] + ([after[None]] if after is not None else [])
+    seq = np.concatenate(parts) if len(parts) > 1 else frames
+    if len(seq) < 2:  # a one-frame video has no motion
+        return np.zeros((1, len(boxes)), np.float32)
+    diff = np.subtract(seq[1:], seq[:-1], dtype=np.int16)  # frame j+1 vs j, exact
+    # squared norm over channels, one channel at a time (a reduction over a size-3 axis is slow)
+    sq = np.square(diff[..., 0], dtype=np.int32)
+    for c in range(1, diff.shape[-1]):
+        sq += np.square(diff[..., c], dtype=np.int32)
+    sums = window_sums(sq, boxes).astype(np.float64)  # (L-1, G)
+    idx = np.arange(n) + b
+    nxt = np.minimum(idx, len(sums) - 1)  # seq[i+b+1] - seq[i+b] is sums[i+b]; none after the end
+    prv = np.maximum(idx - 1, 0)  # sums[i+b-1]; none before the start
+    s_next, s_prev = sums[nxt], sums[prv]
+    if after is None:
+        s_next[-1] = sums[idx[-1] - 1] if idx[-1] >= 1 else sums[0]
+    if neighbour == "next":
+        per_frame = s_next
+    elif neighbour == "prev":
+        per_frame = s_prev
+    else:
+        per_frame = 0.5 * (s_next + s_prev)
+    per_frame = np.sqrt(per_frame) / 255.0
+    bounds = snippet_bounds(n, snippet_len)
+    return np.stack([per_frame[a:z].mean(0) for a, z in bounds]).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,3 +446,143 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
     return {"extracted": done, "skipped": skipped, "snippets": snippets,
             "seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
             "recipe_hash": recipe["recipe_hash"]}
+
+
+# --------------------------------------------------------------------------------------------
+# From notebook / profile parameters (one home for 01_data_prep and `stprompt extract`)
+# --------------------------------------------------------------------------------------------
+
+def config_from_params(params: dict[str, Any]) -> FeatureConfig:
+    """A :class:`FeatureConfig` from a parameters mapping: the keys named like its fields."""
+    from .config import from_dict
+
+    names = {f.name for f in dataclasses.fields(FeatureConfig)}
+    values = {k: v for k, v in params.items() if k in names}
+    if values.get("stride") in ([], ()):  # notebooks write "no stride" as an empty list
+        values["stride"] = None
+    return from_dict(FeatureConfig, values, source="feature parameters")
+
+
+def clip_spec_from_params(params: dict[str, Any]) -> Any:
+    """The CLIP of a profile: ``clip_model``, ``clip_pretrained`` and ``clip_checkpoint`` (empty
+    strings mean none); the tiny CLIP without a checkpoint means the one ``00_pretrain_vlm`` wrote
+    to ``<run_dir>/vlm/tiny_clip.pt``. ``device`` ("cpu", "cuda", "auto"); under torchrun each rank
+    uses ``cuda:LOCAL_RANK``."""
+    from .vlm import ClipSpec
+
+    model = params.get("clip_model", "tiny_clip")
+    checkpoint = params.get("clip_checkpoint") or None
+    pretrained = params.get("clip_pretrained") or None
+    if model == "tiny_clip" and checkpoint is None and pretrained is None:
+        checkpoint = str(resolve(params["run_dir"]) / "vlm" / "tiny_clip.pt")
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"{checkpoint}: no tiny CLIP yet; run 00_pretrain_vlm of this profile "
+                                    f"first (stprompt reproduce --only 00_pretrain_vlm)")
+    device = params.get("device", "cpu")
+    if device in ("cuda", "auto") and "LOCAL_RANK" in os.environ:
+        import torch
+
+        if torch.cuda.is_available():
+            device = f"cuda:{os.environ['LOCAL_RANK']}"
+    return ClipSpec(model=model, pretrained=pretrained, checkpoint=checkpoint, device=device)
+
+
+def feature_dir(run_dir: str | Path, dataset: str) -> Path:
+    return resolve(run_dir) / "features" / dataset
+
+
+def extract_from_params(params: dict[str, Any], splits: Sequence[str] | None = None,
+                        progress: bool = True, log: Any = print) -> dict[str, Any]:
+    """Extract the features of every split of a profile's dataset (``01_data_prep`` parameters:
+    ``run_dir``, ``dataset``, ``data_root``, ``splits``, the CLIP and the feature fields).
+    Returns a summary per split."""
+    from . import vlm
+    from .datasets import load_dataset
+
+    cfg = config_from_params(params)
+    model, info = vlm.build_clip(clip_spec_from_params(params))
+    root = resolve(params.get("data_root") or f"{params['run_dir']}/data/{params['dataset']}")
+    out = feature_dir(params["run_dir"], params["dataset"])
+    summary = {}
+    for split in splits or params.get("splits", ["train", "val", "test"]):
+        records = load_dataset(params["dataset"], root, split)
+        start = time.perf_counter()
+        summary[split] = extract_dataset(records, out, model, cfg, info.recipe(), device=info.device,
+                                         progress=progress)
+        summary[split]["wall_seconds"] = round(time.perf_counter() - start, 2)
+        if log:
+            log(f"{split}: {summary[split]['extracted']} extracted, {summary[split]['skipped']} "
+                f"up to date ({summary[split]['wall_seconds']} s) -> {out}")
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Does the motion prior point at the anomaly? (the SA2 diagnostic)
+# --------------------------------------------------------------------------------------------
+
+def motion_topk_overlap(records: Sequence[Any], out_dir: str | Path, k: int = 3) -> dict[str, float]:
+    """On anomalous snippets (middle frame annotated with a box) of ``records``, how often the
+    ``k`` windows of highest motion prior touch the ground-truth box (positive intersection).
+
+    Returns ``snippet_hit_rate`` (at least one of the top-k windows overlaps the box),
+    ``window_precision`` (share of the top-k windows that overlap it) and, for comparison, the
+    same two numbers expected from ``k`` windows drawn at random (``chance_*``), plus the count.
+    """
+    from .datasets import frame_boxes, frame_labels
+
+    hits = precision = chance_hit = chance_precision = 0.0
+    n = 0
+    for rec in records:
+        if not rec.label:
+            continue
+        feats = load_features(feature_path(out_dir, rec.id))
+        boxes_w = np.asarray(feats.recipe["window_boxes"], float)
+        G = len(boxes_w)
+        kk = min(k, G)
+        labels = frame_labels(rec)
+        gt = frame_boxes(rec)
+        for t, (a, b) in enumerate(snippet_bounds(rec.n_frames, feats.recipe["features"]["snippet_len"])):
+            mid = (a + b - 1) // 2
+            if not labels[mid] or np.isnan(gt[mid]).any():
+                continue
+            x1, y1, x2, y2 = gt[mid]
+            touch = ((np.minimum(boxes_w[:, 2], x2) > np.maximum(boxes_w[:, 0], x1)) &
+                     (np.minimum(boxes_w[:, 3], y2) > np.maximum(boxes_w[:, 1], y1)))
+            top = np.argsort(-feats.motion[t], kind="stable")[:kk]
+            hits += float(touch[top].any())
+            precision += float(touch[top].mean())
+            m = int(touch.sum())
+            # P(no overlapping window among kk drawn without replacement) = C(G-m, kk) / C(G, kk)
+            chance_hit += 1.0 - (math.comb(G - m, kk) / math.comb(G, kk))
+            chance_precision += m / G
+            n += 1
+    if n == 0:
+        raise ValueError("motion_topk_overlap: no anomalous snippet with a ground-truth box")
+    return {"snippets": n, "k": k, "snippet_hit_rate": hits / n, "window_precision": precision / n,
+            "chance_hit_rate": chance_hit / n, "chance_window_precision": chance_precision / n}
+
+
+def motion_figure_samples(records: Sequence[Any], out_dir: str | Path, per_class: int = 1) -> list[dict]:
+    """Samples for :func:`stprompt.viz.motion_windows_figure`: for the first ``per_class`` anomalous
+    videos of each class, the middle anomalous snippet's middle frame, window boxes, motion prior
+    and ground-truth box."""
+    from .datasets import frame_boxes, frame_labels, read_frames
+
+    seen: dict[str, int] = {}
+    samples = []
+    for rec in records:
+        if not rec.label or seen.get(rec.class_name, 0) >= per_class:
+            continue
+        feats = load_features(feature_path(out_dir, rec.id))
+        bounds = snippet_bounds(rec.n_frames, feats.recipe["features"]["snippet_len"])
+        labels = frame_labels(rec)
+        anomalous = [t for t, (a, b) in enumerate(bounds) if labels[(a + b - 1) // 2]]
+        if not anomalous:
+            continue
+        t = anomalous[len(anomalous) // 2]
+        mid = int((bounds[t][0] + bounds[t][1] - 1) // 2)
+        samples.append({"frame": read_frames(rec.path, mid, mid + 1)[0],
+                        "boxes": np.asarray(feats.recipe["window_boxes"]), "motion": feats.motion[t],
+                        "gt_box": frame_boxes(rec)[mid], "title": f"{rec.class_name}: {rec.id}, snippet {t}"})
+        seen[rec.class_name] = seen.get(rec.class_name, 0) + 1
+    return samples

@@ -168,6 +168,27 @@ def validate_profile(profile: Profile) -> list[Step]:
     return steps
 
 
+def resolved_params(profile: str | Profile, step: str, params_dir: str | Path | None = None) -> dict[str, Any]:
+    """Every parameter ``step`` runs with under ``profile``: the notebook's defaults (its parameters
+    cell) overridden by the profile's values. Used by commands that act like a step without running
+    its notebook (``stprompt extract``)."""
+    import ast
+
+    prof = profile if isinstance(profile, Profile) else load_profile(profile, params_dir)
+    steps = {s.name: s for s in validate_profile(prof)}
+    if step not in steps:
+        raise ConfigError(f"profile '{prof.name}' has no step '{step}' (steps: {', '.join(steps)})")
+    values = {}
+    for name, p in notebook_parameters(steps[step].notebook).items():
+        try:
+            values[name] = ast.literal_eval(p.default)
+        except (ValueError, SyntaxError) as exc:
+            raise ConfigError(f"{steps[step].notebook.name}: default of '{name}' is not a literal: "
+                              f"{p.default!r}") from exc
+    values.update(steps[step].params)
+    return values
+
+
 def fingerprint_steps(steps: list[Step]) -> list[Step]:
     lib = library_hash()
     upstream = ""
@@ -329,5 +350,5 @@ def step_table(results: list[StepResult]) -> str:
 __all__ = ["StepFailed", "NotebookParameter", "Step", "StepResult", "notebook_parameters",
            "parse_type_hint", "validate_profile", "fingerprint_steps", "reproduce",
            "execute_notebook", "write_html_report", "library_hash", "discover_notebooks",
-           "is_up_to_date", "step_table", "render_reports"]
+           "is_up_to_date", "step_table", "render_reports", "resolved_params"]
 

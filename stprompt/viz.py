@@ -107,3 +107,84 @@ def anomaly_area_hist(area_fracs_by_class: Mapping[str, Sequence[float]], bins: 
     ax.set_title(title)
     ax.legend(fontsize=8, frameon=False)
     return fig
+
+
+def window_average_map(values: Sequence[float], boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A per-pixel map: the mean of the values of the windows covering each pixel (NaN where none)."""
+    acc = np.zeros((height, width))
+    cnt = np.zeros((height, width))
+    for v, (x1, y1, x2, y2) in zip(values, np.asarray(boxes, int)):
+        acc[y1:y2, x1:x2] += v
+        cnt[y1:y2, x1:x2] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan)
+
+
+def motion_windows_figure(samples: Sequence[Mapping], k: int = 3,
+                          title: str = "Motion prior and the windows SA2 picks") -> Figure:
+    """One row per sample: the frame with its window grid, the top-``k`` motion windows (what SA2
+    aggregates) and the ground-truth box; next to it, the motion prior as a map.
+
+    Each sample is a dict with ``frame`` (H, W, 3) uint8, ``boxes`` (G, 4) window boxes,
+    ``motion`` (G,) motion prior of the snippet, ``gt_box`` (4,) or None, and ``title``.
+    """
+    if not samples:
+        raise ValueError("motion_windows_figure: no samples")
+    h, w = np.asarray(samples[0]["frame"]).shape[:2]
+    fig = Figure(figsize=(7.2, 2.6 * len(samples) * h / w + 0.8), layout="constrained")
+    axes = fig.subplots(len(samples), 2, squeeze=False)
+    for row, s in zip(axes, samples):
+        boxes = np.asarray(s["boxes"])
+        motion = np.asarray(s["motion"], float)
+        top = np.argsort(-motion, kind="stable")[:k]
+        ax = row[0]
+        ax.imshow(np.asarray(s["frame"]), interpolation="nearest")
+        for g, (x1, y1, x2, y2) in enumerate(boxes):
+            chosen = g in top
+            ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False,
+                                   edgecolor="orange" if chosen else "white",
+                                   linewidth=1.8 if chosen else 0.4, alpha=1.0 if chosen else 0.6,
+                                   label=f"top-{k} motion windows" if chosen and g == top[0] else None))
+        gt = s.get("gt_box")
+        if gt is not None and not np.isnan(np.asarray(gt, float)).any():
+            x1, y1, x2, y2 = (float(v) for v in gt)
+            ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor="lime",
+                                   linewidth=1.5, linestyle="--", label="ground-truth box"))
+        ax.set_title(s.get("title", ""), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        im = row[1].imshow(window_average_map(motion, boxes, h, w), cmap="magma", interpolation="nearest")
+        row[1].set_xticks([])
+        row[1].set_yticks([])
+        row[1].set_title("motion prior (mean over covering windows)", fontsize=8)
+        fig.colorbar(im, ax=row[1], shrink=0.8, label="L2 frame difference")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def zero_shot_figure(images: Sequence[np.ndarray], truths: Sequence[str],
+                     top_matches: Sequence[Sequence[tuple[str, float]]], ncols: int = 6,
+                     title: str = "Tiny CLIP zero-shot on held-out SynthVAD crops") -> Figure:
+    """Crops with their best-matching text categories and probabilities; the title of each crop
+    is its true category, green when the best match is right, red otherwise."""
+    n = len(images)
+    if n == 0:
+        raise ValueError("zero_shot_figure: no images")
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(ncols * 1.9, nrows * 2.45 + 0.4), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        ax.imshow(np.asarray(images[i]), interpolation="nearest")
+        best = top_matches[i][0][0] if top_matches[i] else ""
+        ax.set_title(f"true: {truths[i]}", fontsize=8, color="green" if best == truths[i] else "red")
+        ax.set_xlabel("\n".join(f"{t} {p:.2f}" for t, p in top_matches[i]), fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    return fig

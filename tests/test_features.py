@@ -185,3 +185,61 @@ def test_sharding_splits_videos_between_ranks(tmp_path, clip, synth_records):
     r1 = extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False, rank=1, world=2)
     assert r1["extracted"] == 1 and feature_path(tmp_path, synth_records[1].id).is_file()
     assert not feature_path(tmp_path, synth_records[0].id).exists()
+
+
+def test_motion_topk_overlap_against_a_hand_worked_case(tmp_path):
+    """Two windows side by side; the box touches only the right one. Motion puts the right window
+    first in snippet 0 and second in snippet 1 (k=1): hit rate 1/2. Chance with k=1 of G=2 windows,
+    one touching: 1/2 per snippet."""
+    from types import SimpleNamespace
+
+    from stprompt.features import motion_topk_overlap, save_features
+
+    n = 32
+    boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10]])
+    arrays = {"frame": np.zeros((2, 4)), "motion": np.array([[0.1, 0.9], [0.8, 0.2]]), "boxes": boxes}
+    recipe = {"features": {"snippet_len": 16}, "recipe_hash": "x"}
+    save_features(tmp_path / "v.npz", arrays, recipe, "v", n)
+    gt = np.full((n, 4), np.nan, np.float32)
+    gt[:] = (12, 2, 18, 8)
+    rec = SimpleNamespace(id="v", label=1, n_frames=n, boxes=gt, segments=[(0, n - 1)],
+                          frame_mask_path=None, sparse_boxes=None, tracks=None)
+    out = motion_topk_overlap([rec], tmp_path, k=1)
+    assert out["snippets"] == 2
+    assert out["snippet_hit_rate"] == 0.5 and out["window_precision"] == 0.5
+    assert out["chance_hit_rate"] == 0.5 and out["chance_window_precision"] == 0.5
+    out2 = motion_topk_overlap([rec], tmp_path, k=2)  # both windows: always a hit, precision 1/2
+    assert out2["snippet_hit_rate"] == 1.0 and out2["window_precision"] == 0.5 and out2["chance_hit_rate"] == 1.0
+
+
+def test_stprompt_extract_cli_follows_the_profile(tmp_path):
+    """`stprompt extract --profile P` extracts with 01_data_prep's parameters of that profile, and
+    says how to get the tiny CLIP when it is missing."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from stprompt.io import repo_root
+    from stprompt.synth import SynthConfig, generate
+
+    run_dir = tmp_path / "run"
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({"name": "p", "run_dir": str(run_dir),
+                                       "notebooks": ["01_data_prep"],
+                                       "notebook_dir": str(repo_root() / "notebooks"),
+                                       "params": {"01_data_prep": {"splits": ["test"], "grid": [2, 2]}}}))
+    cmd = [sys.executable, "-m", "stprompt.cli", "extract", "--profile", str(profile), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2 and "no tiny CLIP yet; run 00_pretrain_vlm" in proc.stderr
+    generate(SynthConfig(n_train_per_class=0, n_val_per_class=0, n_test_per_class=1, n_train_normal=0,
+                         n_val_normal=0, n_test_normal=1, classes=["fire"], snippets=(3, 3)),
+             run_dir / "data" / "synthvad", progress=False)
+    model, _ = vlm.build_clip(vlm.ClipSpec("tiny_clip"))
+    vlm.save_checkpoint(model, run_dir / "vlm" / "tiny_clip.pt")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "test: 2 extracted, 0 up to date" in proc.stdout
+    feats = load_features(run_dir / "features" / "synthvad" / "test_fire_000.npz")
+    assert feats.patch.shape[1] == 4 and feats.recipe["features"]["grid"] == [2, 2]
+    assert "test: 0 extracted, 2 up to date" in subprocess.run(cmd, capture_output=True, text=True).stdout

@@ -152,3 +152,13 @@ def test_report_rerenders_html_without_running(tmp_path):
     paths = render_reports(str(prof), echo=lambda _: None)
     assert [p.name for p in paths] == ["01_make.html", "02_use.html"]
     assert "[0.0, 1.0, 2.0]" in paths[0].read_text()
+
+
+def test_resolved_params_are_notebook_defaults_overridden_by_the_profile(tmp_path):
+    from stprompt.pipeline import resolved_params
+
+    prof = make_profile(tmp_path, {"01_make": {"n": 7}})
+    assert resolved_params(str(prof), "01_make") == {"run_dir": str(tmp_path / "run"), "n": 7,
+                                                     "scale": 1.0, "fail": False}
+    with pytest.raises(ConfigError, match="no step '09_x'"):
+        resolved_params(str(prof), "09_x")
