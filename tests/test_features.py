@@ -243,3 +243,23 @@ def test_stprompt_extract_cli_follows_the_profile(tmp_path):
     feats = load_features(run_dir / "features" / "synthvad" / "test_fire_000.npz")
     assert feats.patch.shape[1] == 4 and feats.recipe["features"]["grid"] == [2, 2]
     assert "test: 0 extracted, 2 up to date" in subprocess.run(cmd, capture_output=True, text=True).stdout
+
+
+def test_real_route_ucf_crime_layout_with_vit_b16_checkpoint(tmp_path):
+    """The real-data route end to end on a tiny fixture in the UCF-Crime layout: ViT-B/16 with
+    random weights saved to a local file, loaded through the checkpoint path, D = 512."""
+    from stprompt.features import extract_from_params
+
+    root = fx.make_ucf_crime(tmp_path / "ucf")
+    rand, _ = vlm.build_clip(vlm.ClipSpec("ViT-B-16"))
+    ckpt = vlm.save_checkpoint(rand, tmp_path / "ViT-B-16-random.pt", model_name="ViT-B-16")
+    del rand
+    params = {"run_dir": str(tmp_path / "run"), "dataset": "ucf_crime", "data_root": str(root),
+              "splits": ["test"], "clip_model": "ViT-B-16", "clip_checkpoint": str(ckpt),
+              "device": "cpu", "grid": [1, 2], "window": [24, 16], "batch_size": 32}
+    summary = extract_from_params(params, progress=False, log=None)
+    assert summary["test"]["extracted"] == 2 and summary["test"]["snippets"] == 3 + 2  # 40 and 20 frames
+    feats = load_features(tmp_path / "run" / "features" / "ucf_crime" / "Arrest001_x264.npz")
+    assert feats.frame.shape == (3, 512) and feats.patch.shape == (3, 2, 512)
+    assert feats.recipe["backbone"]["backbone"] == "ViT-B-16"
+    assert feats.recipe["backbone"]["weights"].startswith("file:ViT-B-16-random.pt#")
