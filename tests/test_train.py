@@ -1,0 +1,68 @@
+"""Training data handling: padding, shortening, validation hold-out, balanced batches, feature/GT
+length checks; and (with the models) determinism, selection on validation, checkpoint reuse."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from stprompt.train import (FeatureSet, TrainConfig, VideoItem, _batches, segment_average,
+                            split_train_val)
+
+
+def test_segment_average_matches_hand_computation():
+    x = np.arange(10, dtype=float)[:, None]  # 10 snippets -> 4 segments at edges 0,2,5,7,10
+    np.testing.assert_array_equal(segment_average(x, 4)[:, 0], [0.5, 3.0, 5.5, 8.0])
+    assert segment_average(x, 16) is x  # short videos are left alone
+
+
+def test_split_train_val_is_stratified_and_deterministic():
+    recs = [SimpleNamespace(id=f"{c}{i}", class_name=c) for c in ("normal", "fire") for i in range(10)]
+    recs.append(SimpleNamespace(id="fight0", class_name="fighting"))  # a class with one video stays in train
+    tr, va = split_train_val(recs, 0.2, seed=1)
+    assert sorted(r.class_name for r in va) == ["fire", "fire", "normal", "normal"]
+    assert {r.id for r in tr} | {r.id for r in va} == {r.id for r in recs} and not {r.id for r in tr} & {r.id for r in va}
+    assert [r.id for r in split_train_val(recs, 0.2, seed=1)[1]] == [r.id for r in va]
+
+
+def _item(i, label, T=4):
+    return VideoItem(f"v{i}", np.zeros((T, 2), np.float32), None, None, label, label, None, T * 16)
+
+
+def test_balanced_batches_pair_normal_and_anomalous_videos():
+    data = SimpleNamespace(items=[_item(i, int(i >= 6)) for i in range(8)])  # 6 normal, 2 anomalous
+    batches = _batches(data, TrainConfig(batch_size=4), np.random.default_rng(0))
+    assert len(batches) == 3  # 6 normal videos in halves of 2
+    for b in batches:
+        labels = [data.items[i].label for i in b]
+        assert labels.count(0) == 2 and labels.count(1) == 2
+    assert sorted(i for b in batches for i in b if i < 6) == list(range(6))  # each normal once
+
+
+def test_collate_pads_and_masks():
+    pytest.importorskip("stprompt.model")
+    from stprompt.train import collate
+
+    items = [_item(0, 0, T=3), _item(1, 1, T=5)]
+    items[0].frame[:] = 1.0
+    batch = collate(items)
+    assert batch.frame.shape == (2, 5, 2) and batch.mask.tolist() == [[1, 1, 1, 0, 0], [1] * 5]
+    assert float(batch.frame[0, 3:].abs().sum()) == 0.0 and batch.patch is None
+    assert batch.label.tolist() == [0.0, 1.0] and batch.class_idx.tolist() == [0, 1]
+    short = collate([_item(2, 1, T=10)], max_len=4)
+    assert short.frame.shape[1] == 4
+
+
+def test_feature_set_rejects_a_length_mismatch_naming_the_video(tmp_path):
+    from stprompt.datasets import VideoRecord
+    from stprompt.features import save_features
+
+    save_features(tmp_path / "v1.npz", {"frame": np.zeros((3, 4)), "motion": np.zeros((3, 2)),
+                                        "boxes": np.zeros((2, 4), int)},
+                  {"features": {"snippet_len": 16}, "recipe_hash": "r"}, "v1", 40)
+    rec = VideoRecord(id="v1", path=tmp_path / "v1.mp4", n_frames=80, fps=25.0, label=0,
+                      class_name="normal", split="test")
+    with pytest.raises(ValueError, match="v1"):
+        FeatureSet([rec], tmp_path, ["normal", "fire"])
