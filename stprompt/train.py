@@ -76,12 +76,16 @@ class FeatureSet:
     (``<id>__<k>``), as the ancestors train; evaluation sets keep one item per video, whose frame
     feature is the test crop chosen at extraction (``test_crop``: the mean or a named crop).
 
+    ``frame_label_override``: frame labels for videos whose records carry none (the oracle's
+    training labels, :func:`stprompt.datasets.synthvad.oracle_train_labels`).
+
     ``allow_unknown_classes``: for evaluation sets of an open-set split, anomaly classes the model
     was not trained on get class index -1 (only the binary score is evaluated on them)."""
 
     def __init__(self, records: Sequence[Any], feature_dir: str | Path, class_names: Sequence[str],
                  recipe_hash: str | None = None, snippet_len: int = 16, all_crops: bool = False,
-                 allow_unknown_classes: bool = False):
+                 allow_unknown_classes: bool = False,
+                 frame_label_override: dict[str, np.ndarray] | None = None):
         from .datasets import check_feature_length, frame_labels
         from .features import feature_path, load_features
 
@@ -101,8 +105,9 @@ class FeatureSet:
                                  f"{self.class_names} (open-set classes are test-only: evaluate them "
                                  f"with the binary score)")
             snip = None
-            if rec.label == 0 or getattr(rec, "has_frame_gt", False):
-                lab = frame_labels(rec)
+            override = (frame_label_override or {}).get(rec.id)
+            if override is not None or rec.label == 0 or getattr(rec, "has_frame_gt", False):
+                lab = override if override is not None else frame_labels(rec)
                 T = feats.n_snippets
                 padded = np.zeros(T * snippet_len, np.uint8)
                 padded[:len(lab)] = lab[:T * snippet_len]
@@ -342,7 +347,7 @@ def train(model: torch.nn.Module, train_set: FeatureSet, val_set: FeatureSet, cf
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
-            for k, v in {"loss": float(loss), **parts}.items():
+            for k, v in {"loss": float(loss.detach()), **parts}.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
         _, score = selection_score(predict(model, val_set, device=device), val_set, metric)
         row = {"epoch": epoch, **{k: v / len(batches) for k, v in sums.items()}, "val": score,
@@ -426,7 +431,8 @@ def fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str, Featu
                     "test_scores": scores, "cached": True, "checkpoint": ckpt}
     seed_everything(train_cfg.seed)
     model = build_model(method_cfg, clip_model, class_names, sets["train"].feature_dim)
-    result = train(model, sets["train"], sets["val"], train_cfg, device=device, progress=progress)
+    train_set = sets["train_oracle"] if getattr(model, "uses_frame_labels", False) else sets["train"]
+    result = train(model, train_set, sets["val"], train_cfg, device=device, progress=progress)
     save_checkpoint(ckpt, result, method_cfg, train_cfg, class_names, recipe)
     scores = predict(result.model, sets["test"], device=device)
     with atomic_path(scores_path) as tmp:
@@ -434,3 +440,40 @@ def fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str, Featu
     return {"history": result.history, "best_epoch": result.best_epoch,
             "selection_metric": result.selection_metric, "val_score": result.best_score,
             "test_scores": scores, "cached": False, "checkpoint": ckpt, "seconds": result.seconds}
+
+
+def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Sequence[str] = ("train", "val", "test"),
+              val_fraction: float = 0.1, seed: int = 0, all_crops: bool = False,
+              oracle_labels: bool = False) -> dict[str, Any]:
+    """Records and feature sets of a profile's dataset for training and evaluation.
+
+    Classes: ``"normal"`` then the anomaly classes of the training videos, sorted. Without a
+    ``val`` split, ``val_fraction`` of the training videos (per class) are held out for selection.
+    Returns ``{"records": {split: [...]}, "sets": {"train", "val", "test"}, "class_names",
+    "recipe"}``; every feature file must share one recipe (its hash is checked).
+
+    ``oracle_labels``: also give the training set frame labels (SynthVAD only: re-derived from the
+    generator), for the frame-supervised oracle; a second training set ``"train_oracle"``."""
+    from .datasets import load_dataset
+    from .features import feature_dir, feature_path, load_features
+
+    root = resolve(data_root or f"{run_dir}/data/{dataset}")
+    records = {s: load_dataset(dataset, root, s) for s in splits}
+    if "val" not in records:
+        records["train"], records["val"] = split_train_val(records["train"], val_fraction, seed)
+    fdir = feature_dir(run_dir, dataset)
+    recipe = load_features(feature_path(fdir, records["train"][0].id)).recipe
+    class_names = ["normal", *sorted({r.class_name for r in records["train"] if r.label})]
+    sets = {"train": FeatureSet(records["train"], fdir, class_names, recipe["recipe_hash"], all_crops=all_crops),
+            "val": FeatureSet(records["val"], fdir, class_names, recipe["recipe_hash"],
+                              allow_unknown_classes=True),
+            "test": FeatureSet(records["test"], fdir, class_names, recipe["recipe_hash"],
+                               allow_unknown_classes=True)}
+    if oracle_labels:
+        if dataset != "synthvad":
+            raise ValueError(f"oracle_labels: training frame labels exist only for SynthVAD, not {dataset}")
+        from .datasets.synthvad import oracle_train_labels
+
+        sets["train_oracle"] = FeatureSet(records["train"], fdir, class_names, recipe["recipe_hash"],
+                                          frame_label_override=oracle_train_labels(root, records["train"]))
+    return {"records": records, "sets": sets, "class_names": class_names, "recipe": recipe}

@@ -188,3 +188,71 @@ def zero_shot_figure(images: Sequence[np.ndarray], truths: Sequence[str],
         ax.set_xlabel("\n".join(f"{t} {p:.2f}" for t, p in top_matches[i]), fontsize=7)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+def training_curves(histories: Mapping[str, Sequence[Mapping]], best_epochs: Mapping[str, int] | None = None,
+                    metric: str = "validation metric",
+                    title: str = "Training: loss and validation score per epoch") -> Figure:
+    """Loss (left) and validation score (right) per epoch for each run; the selected epoch of each
+    run is marked with a dot on the validation curve."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_loss, ax_val = fig.subplots(1, 2)
+    for i, (name, hist) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        trained = [h for h in hist if "loss" in h]
+        if trained:
+            ax_loss.plot([h["epoch"] for h in trained], [h["loss"] for h in trained], color=color, label=name)
+        ax_val.plot([h["epoch"] for h in hist], [h["val"] for h in hist], color=color, label=name,
+                    marker="." if len(hist) == 1 else None)
+        if best_epochs and name in best_epochs:
+            best = next(h for h in hist if h["epoch"] == best_epochs[name])
+            ax_val.plot([best["epoch"]], [best["val"]], "o", color=color, markersize=6)
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss (mean over batches)")
+    ax_val.set_xlabel("epoch (0 = before training)")
+    ax_val.set_ylabel(metric)
+    ax_val.legend(fontsize=8, frameon=False, title="dot = selected epoch", title_fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def roc_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
+               title: str = "Frame-level ROC on the test split") -> Figure:
+    """ROC curves: ``curves[name] = (fpr, tpr, auc)``."""
+    fig = Figure(figsize=(5, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    for name, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="chance")
+    ax.set_xlabel("false positive rate (normal frames)")
+    ax.set_ylabel("true positive rate (anomalous frames)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    return fig
+
+
+def score_curves_figure(videos: Sequence[Mapping], title: str = "Frame scores on test videos") -> Figure:
+    """One panel per video: each method's frame score over time, ground-truth anomaly shaded.
+
+    ``videos``: dicts with ``id``, ``labels`` (n_frames,) 0/1, ``scores`` {method: (n_frames,)},
+    optional ``class_name``."""
+    if not videos:
+        raise ValueError("score_curves_figure: no videos")
+    fig = Figure(figsize=(9, 1.9 * len(videos) + 0.6), layout="constrained")
+    axes = fig.subplots(len(videos), 1, squeeze=False)[:, 0]
+    for ax, v in zip(axes, videos):
+        labels = np.asarray(v["labels"])
+        x = np.arange(len(labels))
+        ax.fill_between(x, 0, 1, where=labels > 0, color="red", alpha=0.15, step="mid",
+                        label="ground-truth anomaly")
+        for i, (name, s) in enumerate(v["scores"].items()):
+            ax.plot(x, s, color=f"C{i % 10}", linewidth=1.2, label=name)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("anomaly score")
+        ax.set_title(f"{v['id']}" + (f" ({v['class_name']})" if v.get("class_name") else ""), fontsize=9)
+    axes[-1].set_xlabel("frame")
+    handles, labels_ = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels_, loc="outside lower center", ncols=min(6, len(handles)), fontsize=8,
+               frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return fig

@@ -141,3 +141,23 @@ def _attach_ground_truth(r: VideoRecord, ann: Path) -> None:
                                    f"{r.n_frames} frames")
         r.track_boxes_path = ann / "tracks" / f"{r.id}_track_boxes.npz"
         r.track_boxes = read_track_boxes_file(r.track_boxes_path, r)
+
+
+def oracle_train_labels(root: str | Path, records) -> dict[str, np.ndarray]:
+    """Frame labels of SynthVAD **training** videos, re-derived from the generator (their files
+    carry none). Only for the frame-supervised oracle, the upper bound that is allowed to see
+    them; weakly supervised methods never call this. Labels come from the video's simulation
+    (no pixels), which is exactly what the generator annotated for val/test videos."""
+    from ..config import from_dict
+    from ..synth import SynthConfig, VideoSpec, ground_truth, simulate
+
+    cfg = from_dict(SynthConfig, read_meta(root)["config"], source=str(resolve(root) / "meta.json"))
+    out = {}
+    for r in records:
+        spec = VideoSpec(id=r.id, split=r.split, cls=r.class_name, n_snippets=r.n_frames // cfg.snippet_len)
+        labels = ground_truth(simulate(cfg, spec, textures=False)).labels.astype(np.uint8)
+        if len(labels) != r.n_frames:
+            raise DatasetError(f"video '{r.id}': regenerated {len(labels)} frame labels for "
+                               f"{r.n_frames} frames (meta.json does not match the videos)")
+        out[r.id] = labels
+    return out
