@@ -2,6 +2,7 @@
 
     stprompt reproduce [--profile P] [--only NB[,NB]] [--force]   run the notebook chain
     stprompt extract   [--profile P] [--split S]                 extract features (torchrun-aware)
+    stprompt infer     VIDEO [--profile P] [--checkpoint C] [--out DIR] [--gif]   score + heat maps
     stprompt report    [--profile P]                             re-render the HTML reports
     stprompt validate  [--profile P]                             check a profile's parameters
 
@@ -48,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--params-dir", default=None)
     ext.add_argument("--no-progress", action="store_true")
 
+    inf = sub.add_parser("infer", help="score a video and localize anomalies with a trained model")
+    inf.add_argument("video", help="an MP4/AVI/... file")
+    inf.add_argument("--profile", default="synthvad", help="profile whose CLIP and run folder to use")
+    inf.add_argument("--checkpoint", default=None,
+                     help="model checkpoint (default: <run_dir>/models/stprompt_seed0.pt)")
+    inf.add_argument("--out", default=None, help="output folder (default: <run_dir>/infer/<video name>)")
+    inf.add_argument("--theta", type=float, default=None, help="temporal threshold for localization")
+    inf.add_argument("--gif", action="store_true", help="also write heatmap.gif")
+    inf.add_argument("--no-progress", action="store_true")
+
     rpt = sub.add_parser("report", help="re-render the HTML reports of a profile's executed notebooks")
     rpt.add_argument("--profile", default="synthvad")
     rpt.add_argument("--params-dir", default=None)
@@ -81,6 +92,16 @@ def main(argv: list[str] | None = None) -> int:
             params = resolved_params(args.profile, "01_data_prep", args.params_dir)
             try:
                 extract_from_params(params, splits=args.split, progress=not args.no_progress)
+            except (ClipError, FileNotFoundError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        elif args.command == "infer":
+            from .infer import infer
+            from .vlm import ClipError
+
+            try:
+                infer(args.video, args.profile, args.checkpoint, args.out, args.theta, args.gif,
+                      progress=not args.no_progress)
             except (ClipError, FileNotFoundError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2

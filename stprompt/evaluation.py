@@ -25,8 +25,10 @@ def run_name(method: str, seed: int) -> str:
     return f"{method}_seed{seed}"
 
 
-def load_scores(run_dir: str | Path, method: str, seed: int) -> dict[str, np.ndarray]:
-    path = resolve(run_dir) / "scores" / f"{run_name(method, seed)}.npz"
+def load_scores(run_dir: str | Path, method: str, seed: int, split: str = "test") -> dict[str, np.ndarray]:
+    """Snippet scores of one run on the test split (or ``split="val"``)."""
+    suffix = "" if split == "test" else f"_{split}"
+    path = resolve(run_dir) / "scores" / f"{run_name(method, seed)}{suffix}.npz"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no test scores for {method}, seed {seed} (run 02_train with "
                                 f"these methods and seeds first)")

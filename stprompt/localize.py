@@ -45,7 +45,10 @@ BASELINES = ("motion", "whole_frame", "random")
 class LocalizeConfig:
     """The [choice]s of the spatial stream (PAPER, "Spatial stream")."""
 
-    temperature: float = 0.01  # τ of the softmax over all query similarities (CLIP's 1/100 logit scale)
+    # τ of the softmax over all query similarities; None: the CLIP's own learnt temperature
+    # 1/exp(logit_scale) (0.01 for OpenAI's CLIP; ~0.07 for the tiny CLIP, where 0.01 saturates
+    # every window at 0 or 1 and the best box falls on ties)
+    temperature: float | None = None
     box_mode: BoxMode = "best"  # "best": the top-scoring window; "union": union of windows >= box_threshold
     box_threshold: float = 0.5  # window anomaly score a window needs to join the "union" box
     theta: float | None = None  # temporal score threshold θ; None: choose on validation (choose_theta)
@@ -54,8 +57,8 @@ class LocalizeConfig:
     heat_fill: Literal["zero", "min"] = "zero"  # pixels no window covers: 0, or the snippet's min score
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 (or None), got {self.temperature}")
         if self.box_mode not in ("best", "union"):
             raise ValueError(f"box_mode must be 'best' or 'union', got {self.box_mode!r}")
         if self.heat_fill not in ("zero", "min"):
@@ -71,6 +74,7 @@ class QueryEmbeddings:
     abnormal: np.ndarray
     abnormal_class: np.ndarray
     classes: list[str]
+    temperature: float = 0.01  # the encoding CLIP's learnt temperature 1/exp(logit_scale)
 
 
 def encode_queries(model: Any, normal: Sequence[str], abnormal: Mapping[str, Sequence[str]]
@@ -85,8 +89,10 @@ def encode_queries(model: Any, normal: Sequence[str], abnormal: Mapping[str, Seq
     if not normal or not texts:
         raise ValueError(f"encode_queries: need normal and abnormal queries, got {len(normal)} and "
                          f"{len(texts)}")
+    scale = getattr(model, "logit_scale", None)
+    temperature = 1.0 / float(scale.exp()) if scale is not None else 0.01
     return QueryEmbeddings(vlm.encode_texts(model, list(normal)), vlm.encode_texts(model, texts),
-                           owner, classes)
+                           owner, classes, temperature)
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,13 +267,14 @@ def localize_video(feats: Any, temporal_scores: Any, queries: QueryEmbeddings, c
     T, G = patch.shape[:2]
     s, wb, th = _check_video(temporal_scores, T, _window_boxes_of(feats, window_boxes), G,
                              cfg.theta if theta is None else theta)
+    temperature = cfg.temperature if cfg.temperature is not None else queries.temperature
     if cfg.restrict_to_predicted_class:
         if snippet_class is None:
             raise ValueError("localize_video: restrict_to_predicted_class needs snippet_class (T,)")
-        ws = window_anomaly_scores(patch, queries.normal, queries.abnormal, cfg.temperature,
+        ws = window_anomaly_scores(patch, queries.normal, queries.abnormal, temperature,
                                    queries.abnormal_class, np.asarray(snippet_class))
     else:
-        ws = window_anomaly_scores(patch, queries.normal, queries.abnormal, cfg.temperature)
+        ws = window_anomaly_scores(patch, queries.normal, queries.abnormal, temperature)
     boxes = np.stack([predict_box(w, wb, cfg.box_mode, cfg.box_threshold) for w in ws]) if T else \
         np.zeros((0, 4))
     return _result(ws, boxes, wb, s, th, height, width, method, cfg.heat_fill, cfg.gate_heat_maps)
@@ -398,3 +405,156 @@ def choose_theta(pred_boxes: Mapping[Hashable, Any], gt_boxes: Mapping[Hashable,
     best = values.max()
     theta = float(cand[values >= best - tolerance].max())
     return theta, {"candidates": cand, "tiou": values}
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluating the spatial stream on a split (notebook 05_localization)
+# --------------------------------------------------------------------------------------------
+
+LOCALIZERS = ("stprompt", "class_names", "motion", "whole_frame", "random")
+
+
+def youden_theta(frame_scores: Mapping[Hashable, Any], frame_labels_: Mapping[Hashable, Any]) -> float:
+    """The temporal threshold θ maximising Youden's J (TPR − FPR) of the frame scores on the
+    **validation** split [choice]. TIoU alone cannot choose θ (it counts only anomalous frames, so
+    it never rises with θ); J also weighs the boxes a low θ would draw on normal frames."""
+    from sklearn.metrics import roc_curve
+
+    ids = list(frame_scores)
+    y = np.concatenate([np.asarray(frame_labels_[v]).reshape(-1) for v in ids])
+    s = np.concatenate([np.asarray(frame_scores[v], dtype=float).reshape(-1) for v in ids])
+    if len(np.unique(y)) < 2:
+        raise UndefinedMetricError("youden_theta: validation frames need both labels")
+    fpr, tpr, thr = roc_curve(y, s)
+    k = int(np.argmax(tpr - fpr))
+    return float(min(thr[k], 1.0)) if np.isfinite(thr[k]) else float(s.max())
+
+
+def localize_split(method: str, features: Mapping[str, Any], snippet_scores: Mapping[str, Any],
+                   records: Sequence[Any], theta: float, cfg: LocalizeConfig | None = None,
+                   queries: QueryEmbeddings | None = None, seed: int = 0) -> dict[str, dict]:
+    """Run one localizer (:data:`LOCALIZERS`) on every video of a split: ``{video_id: loc}``.
+    ``stprompt`` and ``class_names`` need ``queries`` (descriptions, or bare class names)."""
+    cfg = cfg or LocalizeConfig()
+    out = {}
+    for r in records:
+        feats = features[r.id]
+        h, w = r.height, r.width
+        if method in ("stprompt", "class_names"):
+            if queries is None:
+                raise ValueError(f"localize_split: {method} needs text queries")
+            out[r.id] = localize_video(feats, snippet_scores[r.id], queries, cfg, h, w, theta=theta,
+                                       method=method)
+        else:
+            out[r.id] = baseline_localize(method, feats, snippet_scores[r.id], h, w, theta, seed=seed,
+                                          video_id=r.id)
+    return out
+
+
+def _gt_regions(record: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Per-frame ground-truth boxes and track ids (tracks when the record has them, else the
+    frame box as one track)."""
+    from .datasets import frame_boxes as record_boxes, load_track_boxes
+
+    regions: dict[int, np.ndarray] = {}
+    ids: dict[int, np.ndarray] = {}
+    tb = load_track_boxes(record) if record.tracks else None
+    if tb is not None and len(tb):
+        for f in range(record.n_frames):
+            present = ~np.isnan(tb[:, f]).any(1)
+            if present.any():
+                regions[f] = tb[present, f]
+                ids[f] = np.flatnonzero(present)
+    else:
+        fb = record_boxes(record)
+        for f in np.flatnonzero(~np.isnan(fb).any(1)):
+            regions[int(f)] = fb[f][None]
+            ids[int(f)] = np.zeros(1, int)
+    return regions, ids
+
+
+def localization_metrics(locs: Mapping[str, dict], records: Sequence[Any], snippet_scores: Mapping[str, Any],
+                         pixel_frames: str = "snippet_mid") -> dict[str, float]:
+    """TIoU (pooled over annotated anomalous frames), RBDC and TBDC (predicted region = the box of
+    each active frame, scored by its temporal frame score), and pixel AUC of the heat maps against
+    the pixel masks on the middle frame of every snippet of the anomalous videos
+    (``pixel_frames="snippet_mid"``: one frame per snippet keeps memory small; the heat map is
+    constant within a snippet)."""
+    from .datasets import frame_boxes as record_boxes, frame_labels, load_pixel_mask
+    from .metrics import expand_snippet_scores, pixel_auc, rbdc_tbdc, tiou
+
+    pred, gt, fs = {}, {}, {}
+    pred_regions, gt_regions, gt_tracks, n_frames = {}, {}, {}, {}
+    heat, masks = {}, {}
+    for r in records:
+        loc = locs[r.id]
+        scores = expand_snippet_scores(np.asarray(snippet_scores[r.id], float), r.n_frames)
+        boxes = frame_boxes(loc, r.n_frames)
+        n_frames[r.id] = r.n_frames
+        pred_regions[r.id] = {int(f): [(boxes[f], float(scores[f]))]
+                              for f in np.flatnonzero(~np.isnan(boxes).any(1))}
+        if not r.label:
+            continue
+        labels = frame_labels(r).astype(bool)
+        gtb = record_boxes(r)
+        keep = labels & ~np.isnan(gtb).any(1)
+        pred[r.id], gt[r.id], fs[r.id] = boxes[keep], gtb[keep], scores[keep]
+        gt_regions[r.id], gt_tracks[r.id] = _gt_regions(r)
+        if pixel_frames == "snippet_mid" and r.pixel_mask_path is not None:
+            mids = [min((t * SNIPPET_LEN + (t + 1) * SNIPPET_LEN - 1) // 2, r.n_frames - 1)
+                    for t in range(len(loc["window_scores"]))]
+            heat[r.id] = frame_heat_maps(loc, r.n_frames, mids)
+            masks[r.id] = load_pixel_mask(r)[mids]
+    theta = float(next(iter(locs.values()))["theta"])
+    det = rbdc_tbdc(pred_regions, gt_regions, gt_tracks, n_frames)
+    out = {"tiou": float(tiou(pred, gt, fs, theta)), "rbdc": float(det.rbdc), "tbdc": float(det.tbdc),
+           "theta": theta}
+    if heat:
+        out["pixel_auc"] = float(pixel_auc(heat, masks))
+    return out
+
+
+def tiou_vs_theta(features: Mapping[str, Any], snippet_scores: Mapping[str, Any], records: Sequence[Any],
+                  queries: QueryEmbeddings, thetas: Sequence[float], cfg: LocalizeConfig | None = None) -> np.ndarray:
+    """TIoU of the spatial stream at each θ (boxes computed once, ungated, then gated by θ)."""
+    from .datasets import frame_boxes as record_boxes, frame_labels
+    from .metrics import expand_snippet_scores
+
+    cfg = cfg or LocalizeConfig()
+    pred, gt, fs = {}, {}, {}
+    for r in records:
+        if not r.label:
+            continue
+        loc = localize_video(features[r.id], snippet_scores[r.id], queries, cfg, r.height, r.width,
+                             theta=-np.inf)
+        boxes = frame_boxes(loc, r.n_frames)
+        gtb = record_boxes(r)
+        keep = frame_labels(r).astype(bool) & ~np.isnan(gtb).any(1)
+        pred[r.id], gt[r.id] = boxes[keep], gtb[keep]
+        fs[r.id] = expand_snippet_scores(np.asarray(snippet_scores[r.id], float), r.n_frames)[keep]
+    return np.array([tiou(pred, gt, fs, float(t)) for t in thetas])
+
+
+def example_frames(locs: Mapping[str, dict], records: Sequence[Any], per_class: int = 2) -> list[dict]:
+    """For the first ``per_class`` anomalous videos of each class: the middle annotated frame with
+    its heat map, predicted box (NaN when the snippet is below θ) and ground-truth box."""
+    from .datasets import frame_boxes as record_boxes, frame_labels, read_frames
+    from .metrics import box_iou
+
+    seen: dict[str, int] = {}
+    out = []
+    for r in records:
+        if not r.label or seen.get(r.class_name, 0) >= per_class:
+            continue
+        gtb = record_boxes(r)
+        frames = np.flatnonzero(frame_labels(r).astype(bool) & ~np.isnan(gtb).any(1))
+        if not len(frames):
+            continue
+        f = int(frames[len(frames) // 2])
+        loc = locs[r.id]
+        box = frame_boxes(loc, r.n_frames)[f]
+        iou = 0.0 if np.isnan(box).any() else float(box_iou(box, gtb[f]))
+        out.append({"frame": read_frames(r.path, f, f + 1)[0], "heat": frame_heat_maps(loc, r.n_frames, [f])[0],
+                    "box": box, "gt_box": gtb[f], "title": f"{r.id.split('_')[-1]} {r.class_name} f{f}\nIoU {iou:.2f}"})
+        seen[r.class_name] = seen.get(r.class_name, 0) + 1
+    return out

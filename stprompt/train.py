@@ -407,8 +407,8 @@ def fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str, Featu
                   device: str = "cpu", progress: bool = False, force: bool = False) -> dict[str, Any]:
     """Train ``method_cfg`` on ``sets["train"]``, select on ``sets["val"]``, score ``sets["test"]``.
 
-    The checkpoint ``<out_dir>/models/<name>.pt`` and the test snippet scores
-    ``<out_dir>/scores/<name>.npz`` are reused when the checkpoint's key (model and training
+    The checkpoint ``<out_dir>/models/<name>.pt`` and the test and validation snippet scores
+    ``<out_dir>/scores/<name>.npz`` / ``<name>_val.npz`` are reused when the checkpoint's key (model and training
     configs, feature recipe, classes) matches, unless ``force``. Returns the history, the selected
     epoch, the validation score and the test snippet scores.
     """
@@ -418,28 +418,34 @@ def fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str, Featu
     out_dir = resolve(out_dir)
     ckpt = out_dir / "models" / f"{name}.pt"
     scores_path = out_dir / "scores" / f"{name}.npz"
+    val_path = out_dir / "scores" / f"{name}_val.npz"
     class_names = sets["train"].class_names
     key = config_hash({"model": to_dict(method_cfg), "train": to_dict(train_cfg),
                        "recipe": recipe.get("recipe_hash"), "classes": list(class_names)})
-    if not force and ckpt.is_file() and scores_path.is_file():
+    if not force and ckpt.is_file() and scores_path.is_file() and val_path.is_file():
         payload = load_checkpoint(ckpt)
         if payload.get("key") == key:
-            with np.load(scores_path) as z:
+            with np.load(scores_path) as z, np.load(val_path) as zv:
                 scores = {k: z[k] for k in z.files}
+                val_scores = {k: zv[k] for k in zv.files}
             return {"history": payload["history"], "best_epoch": payload["best_epoch"],
                     "selection_metric": payload["selection_metric"], "val_score": payload["best_score"],
-                    "test_scores": scores, "cached": True, "checkpoint": ckpt}
+                    "test_scores": scores, "val_scores": val_scores, "cached": True, "checkpoint": ckpt}
     seed_everything(train_cfg.seed)
     model = build_model(method_cfg, clip_model, class_names, sets["train"].feature_dim)
     train_set = sets["train_oracle"] if getattr(model, "uses_frame_labels", False) else sets["train"]
     result = train(model, train_set, sets["val"], train_cfg, device=device, progress=progress)
     save_checkpoint(ckpt, result, method_cfg, train_cfg, class_names, recipe)
     scores = predict(result.model, sets["test"], device=device)
+    val_scores = predict(result.model, sets["val"], device=device)  # for thresholds chosen on val
+    with atomic_path(val_path) as tmp:
+        np.savez(tmp, **val_scores)
     with atomic_path(scores_path) as tmp:
         np.savez(tmp, **scores)
     return {"history": result.history, "best_epoch": result.best_epoch,
             "selection_metric": result.selection_metric, "val_score": result.best_score,
-            "test_scores": scores, "cached": False, "checkpoint": ckpt, "seconds": result.seconds}
+            "test_scores": scores, "val_scores": val_scores, "cached": False, "checkpoint": ckpt,
+            "seconds": result.seconds}
 
 
 def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Sequence[str] = ("train", "val", "test"),

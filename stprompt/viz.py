@@ -256,3 +256,87 @@ def score_curves_figure(videos: Sequence[Mapping], title: str = "Frame scores on
                frameon=False)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+def localization_grid(samples: Sequence[Mapping], ncols: int = 4,
+                      title: str = "Spatial stream: heat map, predicted box and ground truth") -> Figure:
+    """Frames with the heat map overlaid, the predicted box (solid orange; absent when the snippet
+    is below θ) and the ground-truth box (dashed green). Each sample: ``frame``, ``heat`` (H, W) in
+    [0, 1], ``box`` (4,) or NaN, ``gt_box`` (4,), ``title``."""
+    if not samples:
+        raise ValueError("localization_grid: no samples")
+    n = len(samples)
+    nrows = -(-n // ncols)
+    h, w = np.asarray(samples[0]["frame"]).shape[:2]
+    fig = Figure(figsize=(ncols * 2.6, nrows * 2.6 * h / w + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    im = None
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        s = samples[i]
+        ax.imshow(np.asarray(s["frame"]), interpolation="nearest")
+        im = ax.imshow(np.asarray(s["heat"]), cmap="jet", alpha=0.4, vmin=0, vmax=1, interpolation="nearest")
+        for key, style in (("box", dict(edgecolor="orange", linewidth=1.8)),
+                           ("gt_box", dict(edgecolor="lime", linewidth=1.4, linestyle="--"))):
+            b = np.asarray(s.get(key), float) if s.get(key) is not None else None
+            if b is not None and not np.isnan(b).any():
+                ax.add_patch(Rectangle((b[0] - 0.5, b[1] - 0.5), b[2] - b[0], b[3] - b[1], fill=False,
+                                       **style))
+        ax.set_title(s.get("title", ""), fontsize=7)
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.6, label="window anomaly score (mass on abnormal queries)")
+    from matplotlib.lines import Line2D
+
+    fig.legend([Line2D([], [], color="orange", linewidth=1.8),
+                Line2D([], [], color="lime", linewidth=1.4, linestyle="--")],
+               ["predicted box (none when the snippet is below θ)", "ground-truth box"],
+               loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def theta_curve(thetas: Sequence[float], curves: Mapping[str, Sequence[float]], chosen: float,
+                title: str = "TIoU as a function of the temporal threshold θ") -> Figure:
+    """TIoU against θ for each split; the θ chosen on validation is marked."""
+    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    for name, vals in curves.items():
+        ax.plot(thetas, vals, label=name)
+    ax.axvline(chosen, color="k", linestyle="--", linewidth=1, label=f"θ chosen on validation = {chosen:.2f}")
+    ax.set_xlabel("temporal threshold θ (snippet score)")
+    ax.set_ylabel("TIoU")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def explorer_view(frame: np.ndarray, heat: np.ndarray, box, gt_box, scores: np.ndarray, labels: np.ndarray,
+                  t: int, title: str = "") -> Figure:
+    """One view of the localization explorer: the frame with heat map and boxes, and the score
+    curve of the whole video with the ground truth shaded and the current frame marked."""
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax_img, ax_curve = fig.subplots(1, 2, width_ratios=[1, 1.6])
+    ax_img.imshow(frame, interpolation="nearest")
+    ax_img.imshow(heat, cmap="jet", alpha=0.4, vmin=0, vmax=1, interpolation="nearest")
+    for b, style in ((box, dict(edgecolor="orange", linewidth=1.8)),
+                     (gt_box, dict(edgecolor="lime", linewidth=1.4, linestyle="--"))):
+        if b is not None and not np.isnan(np.asarray(b, float)).any():
+            ax_img.add_patch(Rectangle((b[0] - 0.5, b[1] - 0.5), b[2] - b[0], b[3] - b[1], fill=False, **style))
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    ax_img.set_title(f"frame {t}", fontsize=9)
+    x = np.arange(len(scores))
+    ax_curve.fill_between(x, 0, 1, where=np.asarray(labels) > 0, color="red", alpha=0.15, step="mid",
+                          label="ground-truth anomaly")
+    ax_curve.plot(x, scores, label="temporal score")
+    ax_curve.axvline(t, color="k", linewidth=1)
+    ax_curve.set_ylim(-0.02, 1.02)
+    ax_curve.set_xlabel("frame")
+    ax_curve.set_ylabel("anomaly score")
+    ax_curve.legend(fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return fig

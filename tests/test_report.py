@@ -47,3 +47,17 @@ def test_metrics_merge_and_figure(tmp_path):
     plt.close(fig)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in (tmp_path / "figures").iterdir()] == ["curve.png"]  # no temp left
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    from stprompt.io import atomic_path, write_text
+
+    umask = os.umask(0)
+    os.umask(umask)
+    p = write_text(tmp_path / "a.txt", "x")
+    with atomic_path(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"y")
+    for f in (p, tmp_path / "b.bin"):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0600

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Iterator
+import itertools
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -174,3 +175,36 @@ def read_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np
     if not frames:
         raise VideoReadError(f"{path}: no frames in [{start}, {stop})")
     return np.stack(frames)
+
+
+def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float, crf: int = 24,
+                preset: str = "superfast") -> Path:
+    """Encode RGB uint8 frames (an array ``(T, H, W, 3)`` or any iterable of ``(H, W, 3)``, so long
+    videos can stream) as H.264 yuv420p MP4 at ``path``, atomically. Width and height must be
+    even (yuv420p). One encoder thread and no macroblock-tree rate control: the bytes then depend
+    only on the frames (with mbtree, identical frames gave different bitstreams depending on what
+    the process had encoded before; libx264 core 165)."""
+    from fractions import Fraction
+
+    from ..io import atomic_path
+
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    H, W = first.shape[:2]
+    if H % 2 or W % 2:
+        raise ValueError(f"{path}: frame size {W}x{H} must be even for yuv420p")
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": preset, "threads": "1",
+                              "x264-params": "mbtree=0"}
+            for frame in itertools.chain([first], it):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                                                       format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return Path(path)

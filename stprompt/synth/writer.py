@@ -30,6 +30,7 @@ from ..config import config_hash, to_dict
 from ..io import _json_default, atomic_path, atomic_write, read_json, resolve, write_json, write_text
 from .config import NORMAL, SPLITS, SynthConfig, VideoSpec, video_specs
 from .render import GroundTruth, ground_truth, render_video, simulate
+from ..datasets.video import write_video
 
 RECORDS = ".synthvad_records.json"
 MANAGED_DIRS = ("videos", "annotations/boxes", "annotations/test_frame_mask",
@@ -73,25 +74,9 @@ def dataset_files(cfg: SynthConfig) -> list[str]:
 
 def encode_mp4(frames: np.ndarray, path: str | os.PathLike, fps: int, crf: int = 24,
                preset: str = "superfast") -> None:
-    """Encode ``frames`` (T, H, W, 3) uint8 RGB as H.264 yuv420p MP4 at ``path`` (atomically).
-
-    One encoder thread: the bytes then depend on nothing but the frames (and tiny frames gain
-    nothing from threads)."""
-    T, H, W, _ = frames.shape
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-            # Reproducible bytes: one thread (x264's output depends on its thread count) and no
-            # macroblock-tree rate control: with mbtree on, the same frames gave different
-            # bitstreams depending on what the process had encoded before (libx264 core 165).
-            stream.options = {"crf": str(crf), "preset": preset, "threads": "1",
-                              "x264-params": "mbtree=0"}
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+    """Encode ``frames`` (T, H, W, 3) uint8 RGB as H.264 yuv420p MP4 at ``path`` (atomically);
+    see :func:`stprompt.datasets.video.write_video` (one encoder thread, reproducible bytes)."""
+    write_video(frames, path, fps, crf=crf, preset=preset)
 
 
 def video_record(cfg: SynthConfig, spec: VideoSpec, gt: GroundTruth) -> dict:
