@@ -14,6 +14,20 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 
+def _image_cells(fig: Figure, n: int, ncols: int) -> list:
+    """``n`` tick-free axes in a grid of ``ncols`` columns; unused cells are switched off."""
+    axes = fig.subplots(-(-n // ncols), ncols, squeeze=False).flat
+    cells = []
+    for i, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_axis_off()
+        else:
+            cells.append(ax)
+    return cells
+
+
 def _as_sample(item) -> dict:
     if isinstance(item, Mapping):
         return dict(item)
@@ -175,13 +189,7 @@ def zero_shot_figure(images: Sequence[np.ndarray], truths: Sequence[str],
         raise ValueError("zero_shot_figure: no images")
     nrows = -(-n // ncols)
     fig = Figure(figsize=(ncols * 1.9, nrows * 2.45 + 0.4), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i >= n:
-            ax.set_axis_off()
-            continue
+    for i, ax in enumerate(_image_cells(fig, n, ncols)):
         ax.imshow(np.asarray(images[i]), interpolation="nearest")
         best = top_matches[i][0][0] if top_matches[i] else ""
         ax.set_title(f"true: {truths[i]}", fontsize=8, color="green" if best == truths[i] else "red")
@@ -269,14 +277,9 @@ def localization_grid(samples: Sequence[Mapping], ncols: int = 4,
     nrows = -(-n // ncols)
     h, w = np.asarray(samples[0]["frame"]).shape[:2]
     fig = Figure(figsize=(ncols * 2.6, nrows * 2.6 * h / w + 0.8), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    cells = _image_cells(fig, n, ncols)
     im = None
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i >= n:
-            ax.set_axis_off()
-            continue
+    for i, ax in enumerate(cells):
         s = samples[i]
         ax.imshow(np.asarray(s["frame"]), interpolation="nearest")
         im = ax.imshow(np.asarray(s["heat"]), cmap="jet", alpha=0.4, vmin=0, vmax=1, interpolation="nearest")
@@ -288,7 +291,7 @@ def localization_grid(samples: Sequence[Mapping], ncols: int = 4,
                                        **style))
         ax.set_title(s.get("title", ""), fontsize=7)
     if im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.6, label="window anomaly score (mass on abnormal queries)")
+        fig.colorbar(im, ax=cells, shrink=0.6, label="window anomaly score (mass on abnormal queries)")
     from matplotlib.lines import Line2D
 
     fig.legend([Line2D([], [], color="orange", linewidth=1.8),
