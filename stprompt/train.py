@@ -92,6 +92,7 @@ class FeatureSet:
         self.class_names = list(class_names)
         self.records = list(records)
         self.items: list[VideoItem] = []
+        self.frame_labels: dict[str, np.ndarray] = {}  # per video, for videos with frame ground truth
         if not self.records:
             raise ValueError(f"FeatureSet: no records for {feature_dir}")
         for rec in self.records:
@@ -108,6 +109,7 @@ class FeatureSet:
             override = (frame_label_override or {}).get(rec.id)
             if override is not None or rec.label == 0 or getattr(rec, "has_frame_gt", False):
                 lab = override if override is not None else frame_labels(rec)
+                self.frame_labels[rec.id] = lab
                 T = feats.n_snippets
                 padded = np.zeros(T * snippet_len, np.uint8)
                 padded[:len(lab)] = lab[:T * snippet_len]
@@ -263,14 +265,7 @@ def selection_score(snippet_scores: dict[str, np.ndarray], data: FeatureSet, met
     from .metrics import frame_auc
 
     return metric, float(frame_auc(frame_scores(snippet_scores, data.records),
-                                   {it.id: _labels(it, data) for it in data.items}))
-
-
-def _labels(item: VideoItem, data: FeatureSet) -> np.ndarray:
-    from .datasets import frame_labels
-
-    rec = next(r for r in data.records if r.id == item.id)
-    return frame_labels(rec)
+                                   data.frame_labels))
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 from .. import __version__
