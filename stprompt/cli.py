@@ -3,6 +3,7 @@
     stprompt reproduce [--profile P] [--only NB[,NB]] [--force]   run the notebook chain
     stprompt extract   [--profile P] [--split S]                 extract features (torchrun-aware)
     stprompt infer     VIDEO [--profile P] [--checkpoint C] [--out DIR] [--gif]   score + heat maps
+    stprompt ablate    GRID [--jobs N] [--shard i/n] [--force]  run an ablation grid
     stprompt report    [--profile P]                             re-render the HTML reports
     stprompt validate  [--profile P]                             check a profile's parameters
 
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--gif", action="store_true", help="also write heatmap.gif")
     inf.add_argument("--no-progress", action="store_true")
 
+    abl = sub.add_parser("ablate", help="run an ablation grid: one executed notebook per point")
+    abl.add_argument("grid", help="params/ablations/<name>.yaml")
+    abl.add_argument("--jobs", type=int, default=1, help="points run at once (one kernel each)")
+    abl.add_argument("--shard", default=None, help="i/n: run every n-th point from the i-th (1-based)")
+    abl.add_argument("--force", action="store_true", help="rerun finished points")
+
     rpt = sub.add_parser("report", help="re-render the HTML reports of a profile's executed notebooks")
     rpt.add_argument("--profile", default="synthvad")
     rpt.add_argument("--params-dir", default=None)
@@ -105,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
             except (ClipError, FileNotFoundError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
+        elif args.command == "ablate":
+            from .ablate import run_grid
+            from .report import table_markdown
+
+            try:
+                result = run_grid(args.grid, jobs=args.jobs, shard=args.shard, force=args.force)
+            except RuntimeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            if result["summary"]:
+                print(table_markdown(result["summary"]))
         elif args.command == "report":
             from .pipeline import render_reports
 

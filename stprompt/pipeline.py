@@ -172,20 +172,24 @@ def resolved_params(profile: str | Profile, step: str, params_dir: str | Path | 
     """Every parameter ``step`` runs with under ``profile``: the notebook's defaults (its parameters
     cell) overridden by the profile's values. Used by commands that act like a step without running
     its notebook (``stprompt extract``)."""
-    import ast
-
     prof = profile if isinstance(profile, Profile) else load_profile(profile, params_dir)
     steps = {s.name: s for s in validate_profile(prof)}
     if step not in steps:
         raise ConfigError(f"profile '{prof.name}' has no step '{step}' (steps: {', '.join(steps)})")
+    return {**notebook_defaults(steps[step].notebook), **steps[step].params}
+
+
+def notebook_defaults(path: str | Path) -> dict[str, Any]:
+    """The default value of every parameter of a notebook's parameters cell (literals)."""
+    import ast
+
     values = {}
-    for name, p in notebook_parameters(steps[step].notebook).items():
+    for name, p in notebook_parameters(path).items():
         try:
             values[name] = ast.literal_eval(p.default)
         except (ValueError, SyntaxError) as exc:
-            raise ConfigError(f"{steps[step].notebook.name}: default of '{name}' is not a literal: "
+            raise ConfigError(f"{Path(path).name}: default of '{name}' is not a literal: "
                               f"{p.default!r}") from exc
-    values.update(steps[step].params)
     return values
 
 

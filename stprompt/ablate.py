@@ -1,0 +1,208 @@
+"""Ablation batches: one executed notebook and one results folder per grid point.
+
+A grid file (``params/ablations/<name>.yaml``)::
+
+    description: SA2 on/off and K           # one line for the summary
+    profile: synthvad                       # base profile: run folder and the notebook's parameters
+    notebook: 04_ablations                  # the notebook run at every point
+    seeds: [0, 1, 2]                        # every switch combination runs once per seed
+    grid:                                   # cartesian product of these parameter values
+      sa2: [true, false]
+      sa2_k: [1, 3, 5]
+    params: {epochs: 20}                    # fixed values for every point
+
+Each point gets the base profile's parameters for that notebook, then ``params``, then its switch
+values, ``seed`` (``seed_param``) and ``result_dir`` (its own folder). Every key is checked
+against the notebook's parameters cell, like a profile. Points run with papermill; a point whose
+notebook, parameters and library source are unchanged since it last finished is skipped
+(resumable: an interrupted batch continues where it stopped). ``--jobs N`` runs N kernels at once;
+``--shard i/n`` (1-based) runs every n-th point starting at the i-th, so any scheduler can split a
+grid across machines. The summary reads ``metrics.json`` section ``ablation`` of every finished
+point and averages over seeds: ``<out_dir>/summary.{md,csv,tex}``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import itertools
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import ConfigError, check_type, load_yaml, unknown_key_message
+from .io import read_json, resolve, stable_hash, write_json, write_text
+
+
+@dataclasses.dataclass
+class AblationGrid:
+    """A grid of notebook runs (see the module docstring)."""
+
+    description: str = ""  # one line, shown in the summary
+    profile: str = "synthvad"  # base profile (name or YAML path)
+    notebook: str = "04_ablations"  # the notebook of the profile's notebook_dir run at each point
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])  # one run per seed and combination
+    seed_param: str = "seed"  # the notebook parameter that receives the seed
+    grid: dict[str, list] = dataclasses.field(default_factory=dict)  # parameter -> values (cartesian product)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed values for every point
+    out_dir: str = ""  # default: <profile run_dir>/ablations/<grid file stem>
+    name: str = ""  # default: the grid file's stem
+
+
+@dataclasses.dataclass
+class Point:
+    name: str  # folder name, e.g. "sa2=true,sa2_k=3,seed=0"
+    switches: dict[str, Any]  # the grid values of this point (without the seed)
+    seed: int
+    params: dict[str, Any]  # everything the notebook receives
+    fingerprint: str = ""
+
+
+def _label(value: Any) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text)
+
+
+def load_grid(path: str | Path) -> AblationGrid:
+    path = resolve(path)
+    grid = load_yaml(AblationGrid, path)
+    grid.name = grid.name or path.stem
+    for key, values in grid.grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: key 'grid.{key}': expected a non-empty list of values, got {values!r}")
+    if not grid.seeds:
+        raise ConfigError(f"{path}: key 'seeds': at least one seed")
+    return grid
+
+
+def plan(grid: AblationGrid, source: str = "") -> tuple[list[Point], Path, Path]:
+    """Every point of the grid with its checked parameters; the notebook and the output folder."""
+    from .config import load_profile
+    from .pipeline import library_hash, notebook_defaults, notebook_parameters, notebook_source_hash, \
+        parse_type_hint
+
+    prof = load_profile(grid.profile)
+    notebook = resolve(prof.notebook_dir) / f"{grid.notebook}.ipynb"
+    if not notebook.is_file():
+        raise ConfigError(f"{source}: notebook {notebook} not found")
+    declared = notebook_parameters(notebook)
+    # the notebook's defaults, then what the profile gives that notebook (common + its section)
+    base = {**notebook_defaults(notebook),
+            **{k: v for k, v in prof.notebook_params(grid.notebook).items() if k in declared}}
+    out_dir = resolve(grid.out_dir or f"{prof.run_dir}/ablations/{grid.name}")
+    for key in [*grid.params, *grid.grid, grid.seed_param, "result_dir"]:
+        if key not in declared:
+            raise ConfigError(unknown_key_message(f"{source}: key '{key}' (notebook {notebook.name})",
+                                                  key, declared))
+    nb_hash, lib = notebook_source_hash(notebook), library_hash()
+    keys = list(grid.grid)
+    points = []
+    for combo in itertools.product(*(grid.grid[k] for k in keys)):
+        switches = dict(zip(keys, combo))
+        for seed in grid.seeds:
+            name = ",".join([f"{k}={_label(v)}" for k, v in switches.items()] + [f"seed={seed}"])
+            params = {**base, **grid.params, **switches, grid.seed_param: seed,
+                      "result_dir": str(out_dir / name)}
+            for key, value in params.items():
+                tp = parse_type_hint(declared[key].type_hint, f"{notebook.name}: parameter '{key}'")
+                params[key] = check_type(value, tp, f"{source}: point {name}: key '{key}'")
+            fp = stable_hash({"notebook": nb_hash, "params": params, "library": lib})
+            points.append(Point(name, switches, seed, params, fp))
+    return points, notebook, out_dir
+
+
+def _done_path(out_dir: Path, point: Point) -> Path:
+    return out_dir / point.name / "done.json"
+
+
+def is_done(out_dir: Path, point: Point) -> bool:
+    path = _done_path(out_dir, point)
+    try:
+        return path.is_file() and read_json(path).get("fingerprint") == point.fingerprint
+    except ValueError:
+        return False
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"i/n"`` (1-based) → ``(i, n)``; None → ``(1, 1)``."""
+    if not text:
+        return 1, 1
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise ConfigError(f"--shard {text!r}: expected i/n with 1 <= i <= n, e.g. 2/4")
+    return int(m.group(1)), int(m.group(2))
+
+
+def run_grid(path: str | Path, jobs: int = 1, shard: str | None = None, force: bool = False,
+             echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or skip) this shard's points, then summarise every finished point of the grid."""
+    from .pipeline import StepFailed, execute_notebook
+
+    grid = load_grid(path)
+    points, notebook, out_dir = plan(grid, str(path))
+    i, n = parse_shard(shard)
+    mine = points[i - 1::n]
+    echo(f"grid {grid.name}: {len(points)} points ({len(mine)} in shard {i}/{n}), notebook "
+         f"{notebook.name} -> {out_dir}")
+    todo = [p for p in mine if force or not is_done(out_dir, p)]
+    for p in mine:
+        if p not in todo:
+            echo(f"  {p.name}: skipped (finished, unchanged)")
+    failures: list[str] = []
+
+    def one(p: Point) -> tuple[Point, float, str | None]:
+        start = time.perf_counter()
+        _done_path(out_dir, p).unlink(missing_ok=True)
+        try:
+            execute_notebook(notebook, out_dir / p.name / "notebook.ipynb", p.params)
+        except StepFailed as exc:
+            return p, time.perf_counter() - start, str(exc)
+        seconds = time.perf_counter() - start
+        write_json(_done_path(out_dir, p), {"fingerprint": p.fingerprint, "seconds": round(seconds, 2),
+                                            "switches": p.switches, "seed": p.seed})
+        return p, seconds, None
+
+    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
+        for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
+            if error:
+                failures.append(p.name)
+                echo(f"  [{k}/{len(todo)}] {p.name}: FAILED after {seconds:.1f}s\n    {error}")
+            else:
+                echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s")
+    rows = summarize(points, out_dir, grid)
+    if failures:
+        raise RuntimeError(f"grid {grid.name}: {len(failures)} point(s) failed: {', '.join(failures)}")
+    return {"points": len(points), "ran": len(todo), "out_dir": out_dir, "summary": rows}
+
+
+def summarize(points: list[Point], out_dir: Path, grid: AblationGrid) -> list[dict]:
+    """Mean ± std over seeds of every number in the ``ablation`` section of each finished point's
+    ``metrics.json``; written to ``<out_dir>/summary.{md,csv,tex}`` (points not finished are
+    listed with ``seeds = 0``)."""
+    from .report import mean_std, table_csv, table_latex, table_markdown
+
+    groups: dict[str, list[dict]] = {}
+    switches: dict[str, dict] = {}
+    for p in points:
+        key = ",".join(f"{k}={_label(v)}" for k, v in p.switches.items()) or "base"
+        switches[key] = p.switches
+        metrics_path = out_dir / p.name / "metrics.json"
+        if is_done(out_dir, p) and metrics_path.is_file():
+            groups.setdefault(key, []).append(read_json(metrics_path).get("ablation", {}))
+        else:
+            groups.setdefault(key, [])
+    rows = []
+    for key, runs in groups.items():
+        row = {**{k: v for k, v in switches[key].items()}, "seeds": len(runs)}
+        numbers = sorted({m for r in runs for m, v in r.items() if isinstance(v, (int, float))})
+        for m in numbers:
+            vals = [float(r[m]) for r in runs if m in r and not math.isnan(float(r[m]))]
+            row[m] = mean_std(vals) if vals else "nan"
+        rows.append(row)
+    if rows:
+        write_text(out_dir / "summary.md", table_markdown(rows))
+        write_text(out_dir / "summary.csv", table_csv(rows))
+        write_text(out_dir / "summary.tex", table_latex(rows, caption=grid.description or f"ablation {grid.name}"))
+    return rows
