@@ -9,6 +9,8 @@ A grid file (``params/ablations/<name>.yaml``)::
     grid:                                   # cartesian product of these parameter values
       sa2: [true, false]
       sa2_k: [1, 3, 5]
+    points:                                 # and/or explicit combinations
+      - {branches: a, scoring: a}
     params: {epochs: 20}                    # fixed values for every point
 
 Each point gets the base profile's parameters for that notebook, then ``params``, then its switch
@@ -27,6 +29,7 @@ import concurrent.futures as cf
 import dataclasses
 import itertools
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -34,6 +37,8 @@ from typing import Any, Callable
 
 from .config import ConfigError, check_type, load_yaml, unknown_key_message
 from .io import read_json, resolve, stable_hash, write_json, write_text
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclasses.dataclass
@@ -46,6 +51,7 @@ class AblationGrid:
     seeds: list[int] = dataclasses.field(default_factory=lambda: [0])  # one run per seed and combination
     seed_param: str = "seed"  # the notebook parameter that receives the seed
     grid: dict[str, list] = dataclasses.field(default_factory=dict)  # parameter -> values (cartesian product)
+    points: list[dict] = dataclasses.field(default_factory=list)  # explicit combinations, added to the grid's
     params: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed values for every point
     out_dir: str = ""  # default: <profile run_dir>/ablations/<grid file stem>
     name: str = ""  # default: the grid file's stem
@@ -98,9 +104,16 @@ def plan(grid: AblationGrid, source: str = "") -> tuple[list[Point], Path, Path]
                                                   key, declared))
     nb_hash, lib = notebook_source_hash(notebook), library_hash()
     keys = list(grid.grid)
+    combos = [dict(zip(keys, combo)) for combo in itertools.product(*(grid.grid[k] for k in keys))] \
+        if keys else []
+    combos += [dict(c) for c in grid.points]
+    for combo in grid.points:
+        for key in combo:
+            if key not in declared:
+                raise ConfigError(unknown_key_message(f"{source}: key 'points' (notebook {notebook.name})",
+                                                      key, declared))
     points = []
-    for combo in itertools.product(*(grid.grid[k] for k in keys)):
-        switches = dict(zip(keys, combo))
+    for switches in combos or [{}]:
         for seed in grid.seeds:
             name = ",".join([f"{k}={_label(v)}" for k, v in switches.items()] + [f"seed={seed}"])
             params = {**base, **grid.params, **switches, grid.seed_param: seed,
@@ -164,13 +177,26 @@ def run_grid(path: str | Path, jobs: int = 1, shard: str | None = None, force: b
                                             "switches": p.switches, "seed": p.seed})
         return p, seconds, None
 
-    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
-        for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
-            if error:
-                failures.append(p.name)
-                echo(f"  [{k}/{len(todo)}] {p.name}: FAILED after {seconds:.1f}s\n    {error}")
+    # N kernels at once share the cores: give each kernel cores // N compute threads, or their
+    # OpenMP pools oversubscribe the machine (2 kernels x 2 threads on 2 cores ran ~30x slower).
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    if jobs > 1:
+        for k in _THREAD_VARS:
+            os.environ[k] = str(max(1, (os.cpu_count() or 1) // jobs))
+    try:
+        with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
+            for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
+                if error:
+                    failures.append(p.name)
+                    echo(f"  [{k}/{len(todo)}] {p.name}: FAILED after {seconds:.1f}s\n    {error}")
+                else:
+                    echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
             else:
-                echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s")
+                os.environ[k] = v
     rows = summarize(points, out_dir, grid)
     if failures:
         raise RuntimeError(f"grid {grid.name}: {len(failures)} point(s) failed: {', '.join(failures)}")

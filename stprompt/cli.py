@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             from .report import table_markdown
 
             try:
-                result = run_grid(args.grid, jobs=args.jobs, shard=args.shard, force=args.force)
+                result = run_grid(args.grid, jobs=args.jobs, shard=args.shard, force=args.force,
+                                  echo=lambda line: print(line, flush=True))
             except RuntimeError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
