@@ -96,3 +96,15 @@ def test_strip_keeps_only_checked_cells():
     assert out["cells"][1]["execution_count"] == 2  # nbval skips checked cells without a count
     assert "".join(out["cells"][1]["outputs"][0]["text"]) == "2\n" and out["cells"][1]["metadata"]["keep_output"]
     assert "papermill" not in out["metadata"]
+
+
+GRIDS = sorted((ROOT / "params" / "ablations").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.name)
+def test_every_ablation_grid_plans_against_its_notebook(path):
+    from stprompt.ablate import load_grid, plan
+
+    points, notebook, _ = plan(load_grid(path), str(path))
+    assert points and notebook.is_file()
+    assert len({p.name for p in points}) == len(points)  # every point has its own folder
