@@ -48,9 +48,6 @@ from . import __version__
 from .config import config_hash, to_dict
 from .io import atomic_path, resolve
 
-FEATURE_KEYS = ("frame", "patch", "motion")
-
-
 @dataclasses.dataclass
 class FeatureConfig:
     """How snippet features are computed (every field is recorded in each feature file)."""

@@ -87,10 +87,6 @@ def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
     return out
 
 
-def has_parameters_cell(nb: nbformat.NotebookNode) -> bool:
-    return any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells)
-
-
 # --------------------------------------------------------------------------------------------
 # Steps and fingerprints
 # --------------------------------------------------------------------------------------------
@@ -344,15 +340,8 @@ def render_reports(profile: str | Profile, params_dir: str | Path | None = None,
     return out
 
 
-def step_table(results: list[StepResult]) -> str:
-    """A Markdown table of step timings."""
-    lines = ["| step | status | seconds |", "|---|---|---|"]
-    lines += [f"| {r.name} | {r.status} | {r.seconds:.1f} |" for r in results]
-    return "\n".join(lines)
-
-
 __all__ = ["StepFailed", "NotebookParameter", "Step", "StepResult", "notebook_parameters",
            "parse_type_hint", "validate_profile", "fingerprint_steps", "reproduce",
            "execute_notebook", "write_html_report", "library_hash", "discover_notebooks",
-           "is_up_to_date", "step_table", "render_reports", "resolved_params"]
+           "is_up_to_date", "render_reports", "resolved_params"]
 

@@ -338,9 +338,9 @@ def _load_weights(model: nn.Module, ckpt: _Checkpoint, model_name: str) -> None:
                  (("shape mismatches", shapes), ("missing keys", missing), ("unexpected keys", unexpected))
                  if items]
         raise ClipError(f"checkpoint {ckpt.path} does not fit CLIP model '{model_name}' (architecture "
-                        f"mismatch): " + " | ".join(parts) + f"\nSet `model:` to the architecture the "
-                        f"weights were trained with (e.g. ViT-B-16 for OpenAI ViT-B/16 weights, tiny_clip "
-                        f"for the in-project tiny CLIP).")
+                        "mismatch): " + " | ".join(parts) + "\nSet `model:` to the architecture the "
+                        "weights were trained with (e.g. ViT-B-16 for OpenAI ViT-B/16 weights, tiny_clip "
+                        "for the in-project tiny CLIP).")
     model.load_state_dict(sd, strict=True)
 
 

@@ -307,7 +307,7 @@ def _palette(heat: np.ndarray) -> np.ndarray:
 
 def _ground_point(rng, scene: Scene, clearance: float, surfaces=(ROAD, SIDEWALK, GRASS)):
     """A point (x, y) on the ground with ``clearance`` pixels of frame above it when possible."""
-    W, H = scene.width, scene.height
+    W = scene.width
     bands = scene.bands_of(*surfaces)
     options = [(b, max(b.y0 + 1, clearance), b.y1 - 2) for b in bands]
     options = [(b, lo, hi) for b, lo, hi in options if hi >= lo]
@@ -351,7 +351,6 @@ def plan_fire(rng, scene: Scene, n_frames: int, snippet_len: int, walk_speed: fl
     x, y, band = _ground_point(rng, scene, clearance=2.4 * R)
     duration = int(rng.integers(80, 321))
     s = _pick_start(rng, n_frames, snippet_len, min(duration, 96))
-    end = s + duration  # may lie beyond the video: the fire is still burning when it ends
     seed = int(rng.integers(2**31))
     flicker = rng.uniform(0.85, 1.12, max(n_frames - s, 1))
     k = np.arange(max(n_frames - s, 1), dtype=np.float64)

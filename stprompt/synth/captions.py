@@ -275,7 +275,6 @@ def caption_dataset(cfg: SynthConfig, n: int, seed: int = 0, split: str = "train
     quota[max(quota, key=lambda k: mix.get(k, 0))] += n - sum(quota.values())  # exact total
     pools: dict[str, list] = {k: [] for k in KINDS}
     order_rng = np.random.default_rng([seed, 0 if split == "train" else 1])
-    scene_classes = [NORMAL, *classes]
     i = 0
     while any(len(pools[k]) < quota[k] for k in KINDS):
         if i > 20 * n + 100:
