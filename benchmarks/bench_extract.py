@@ -19,18 +19,15 @@ import json
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from stprompt import vlm
 from stprompt.datasets import load_dataset
 from stprompt.features import FeatureConfig, extract_dataset
-from stprompt.io import repo_root, write_json
 from stprompt.synth import SynthConfig, generate
 
 
@@ -100,16 +97,12 @@ def main(argv=None) -> dict:
     print(json.dumps(result, indent=2))
     if args.save:
         suffix = "" if (args.model, args.device) == ("tiny_clip", "cpu") else f"_{args.model}_{args.device}"
-        out = repo_root() / "benchmarks" / "results" / f"bench_extract{suffix}.json"
-        write_json(out, result)
-        from plots import save, stage_bar_figure
+        from plots import save_result
 
-        fig = stage_bar_figure({k: v / snippets * 1000 for k, v in stages.items()},
-                               "milliseconds per snippet",
-                               f"Feature extraction, {args.model} on {result['device_name']}",
-                               f"{result['snippets_per_s']} snippets/s end to end; decode+crop+motion "
-                               f"{result['decode_crop_motion_share']:.0%} of the time")
-        print(f"wrote {out} and {save(fig, out.with_suffix('.png'))}", file=sys.stderr)
+        save_result(f"bench_extract{suffix}", result, {k: v / snippets * 1000 for k, v in stages.items()},
+                    "milliseconds per snippet", f"Feature extraction, {args.model} on {result['device_name']}",
+                    f"{result['snippets_per_s']} snippets/s end to end; decode+crop+motion "
+                    f"{result['decode_crop_motion_share']:.0%} of the time")
     return result
 
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
 from stprompt import vlm
-from stprompt.io import repo_root, write_json
 from stprompt.localize import LocalizeConfig, encode_queries, heat_map, localize_video
 from stprompt.prompts import load_queries
 
@@ -70,9 +68,9 @@ def main(argv=None) -> dict:
                            "frames_per_s": round(n / wall, 1)}
     print(json.dumps(result, indent=2))
     if args.save:
-        out = repo_root() / "benchmarks" / "results" / "bench_localize.json"
-        write_json(out, result)
-        print(f"wrote {out}", file=sys.stderr)
+        from plots import save_result
+
+        save_result("bench_localize", result)
     return result
 
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +21,6 @@ from pathlib import Path
 import av
 import numpy as np
 
-from stprompt.io import repo_root, write_json
 from stprompt.synth import SynthConfig, make_spec
 from stprompt.synth.render import ground_truth, render_frames, simulate
 from stprompt.synth.writer import encode_mp4, generate, write_annotations
@@ -93,20 +91,14 @@ def main(argv=None) -> dict:
         result["ms_per_frame_by_stage"] = stage_times(cfg)
     print(json.dumps(result, indent=2))
     if args.save:
-        out = repo_root() / "benchmarks" / "results" / "bench_synth.json"
-        write_json(out, result)
-        print(f"wrote {out}", file=sys.stderr)
-        if "ms_per_frame_by_stage" in result:
-            from plots import save, stage_bar_figure
+        from plots import save_result
 
-            stages = {k: v for k, v in result["ms_per_frame_by_stage"].items()
-                      if k in ("simulate", "render", "encode", "annotations")}
-            fig = stage_bar_figure(
-                stages, "milliseconds per frame (one process)",
-                f"SynthVAD generation, {os.cpu_count()} CPU cores",
-                f"{result['videos']} videos / {result['frames']} frames in {result['seconds']} s with "
-                f"{result['workers']} workers = {result['frames_per_s']:.0f} frames/s (target: <= 60 s)")
-            print(f"wrote {save(fig, out.with_suffix('.png'))}", file=sys.stderr)
+        stages = {k: v for k, v in result.get("ms_per_frame_by_stage", {}).items()
+                  if k in ("simulate", "render", "encode", "annotations")}
+        save_result("bench_synth", result, stages, "milliseconds per frame (one process)",
+                    f"SynthVAD generation, {os.cpu_count()} CPU cores",
+                    f"{result['videos']} videos / {result['frames']} frames in {result['seconds']} s with "
+                    f"{result['workers']} workers = {result['frames_per_s']:.0f} frames/s (target: <= 60 s)")
     return result
 
 

@@ -25,7 +25,6 @@ import torch
 from stprompt import vlm
 from stprompt.datasets import VideoRecord
 from stprompt.features import save_features
-from stprompt.io import repo_root, write_json
 from stprompt.model import ModelConfig, build_model
 from stprompt.train import FeatureSet, TrainConfig, _batches, collate, predict
 
@@ -102,16 +101,13 @@ def main(argv=None) -> dict:
               "torch_threads": torch.get_num_threads(), "load_avg_1min": round(os.getloadavg()[0], 2)}
     print(json.dumps(record, indent=2))
     if args.save:
-        out = repo_root() / "benchmarks" / "results" / "bench_train.json"
-        write_json(out, record)
-        from plots import save, stage_bar_figure
+        from plots import save_result
 
-        fig = stage_bar_figure({m: r["seconds_per_epoch"] or 0.0 for m, r in results.items()},
-                               "seconds per training epoch",
-                               f"Training on {args.videos} videos x {args.snippets} snippets, {os.cpu_count()} CPU cores",
-                               "inference snippets/s: " + ", ".join(
-                                   f"{m} {r['inference_snippets_per_s']:.0f}" for m, r in results.items()))
-        print(f"wrote {out} and {save(fig, out.with_suffix('.png'))}", file=sys.stderr)
+        save_result("bench_train", record, {m: r["seconds_per_epoch"] or 0.0 for m, r in results.items()},
+                    "seconds per training epoch",
+                    f"Training on {args.videos} videos x {args.snippets} snippets, {os.cpu_count()} CPU cores",
+                    "inference snippets/s: " + ", ".join(
+                        f"{m} {r['inference_snippets_per_s']:.0f}" for m, r in results.items()))
     return record
 
 

@@ -31,3 +31,19 @@ def save(fig: Figure, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)
     return Path(path)
+
+
+def save_result(name: str, record: dict, stages: dict[str, float] | None = None, unit: str = "",
+                title: str = "", note: str = "") -> list[Path]:
+    """Write ``benchmarks/results/<name>.json`` and, given ``stages``, its bar chart ``<name>.png``;
+    report the paths on stderr."""
+    import sys
+
+    from stprompt.io import repo_root, write_json
+
+    out = repo_root() / "benchmarks" / "results" / f"{name}.json"
+    paths = [write_json(out, record)]
+    if stages:
+        paths.append(save(stage_bar_figure(stages, unit, title, note), out.with_suffix(".png")))
+    print("wrote " + " and ".join(str(p) for p in paths), file=sys.stderr)
+    return paths
