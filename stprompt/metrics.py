@@ -659,6 +659,24 @@ def pixel_auc(heatmaps: Any, masks: Any, frames: PixelFrames = "all") -> float:
         if frames == "anomalous":
             keep = m.any(axis=(1, 2))
             h, m = h[keep], m[keep]
-        s_all.append(h.ravel())
-        y_all.append(m.ravel())
-    return _roc_auc(np.concatenate(y_all), np.concatenate(s_all), "pixel_auc")
+        # millions of pixels but few distinct scores per video (window scores painted on the
+        # frame): count positives and negatives per distinct score, then one exact rank AUC
+        vals, inv = np.unique(h.ravel(), return_inverse=True)
+        s_all.append(vals)
+        y_all.append(np.stack([np.bincount(inv, weights=m.ravel(), minlength=len(vals)),
+                               np.bincount(inv, weights=1 - m.ravel(), minlength=len(vals))]))
+    return _auc_from_counts(np.concatenate(s_all), np.concatenate(y_all, axis=1), "pixel_auc")
+
+
+def _auc_from_counts(values: np.ndarray, counts: np.ndarray, what: str) -> float:
+    """Exact ROC-AUC (ties count one half, as sklearn's ``roc_auc_score``) from distinct scores
+    ``values (n,)`` and their positive/negative counts ``counts (2, n)``."""
+    u, inv = np.unique(values, return_inverse=True)
+    pos = np.bincount(inv, weights=counts[0], minlength=len(u))
+    neg = np.bincount(inv, weights=counts[1], minlength=len(u))
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos == 0 or n_neg == 0:
+        only = "anomalous" if n_pos else "normal"
+        raise UndefinedMetricError(f"{what}: ROC-AUC is undefined, all {int(n_pos + n_neg)} pixels are {only}")
+    below = np.cumsum(neg) - neg  # negatives scoring strictly lower than each distinct value
+    return float(np.sum(pos * (below + 0.5 * neg)) / (n_pos * n_neg))

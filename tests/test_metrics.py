@@ -437,6 +437,17 @@ def test_pixel_auc_equals_sklearn_on_random_frames():
         pixel_auc(heat, {**mask, "v1": mask["v1"][:2]})
 
 
+def test_pixel_auc_equals_sklearn_with_many_ties_across_videos():
+    # heat maps are window scores painted on the frame: few distinct values, shared across videos
+    rng = np.random.default_rng(6)
+    levels = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    heat = {f"v{i}": levels[rng.integers(0, 5, (4, 10, 12))] for i in range(4)}
+    mask = {k: (h + rng.normal(0, 0.4, h.shape)) > 0.7 for k, h in heat.items()}
+    y = np.concatenate([m.ravel() for m in mask.values()])
+    s = np.concatenate([h.ravel() for h in heat.values()])
+    assert pixel_auc(heat, mask) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
 def test_rbdc_sweep_equals_the_definition_at_every_threshold_on_random_data():
     # Brute force: at each threshold t keep the predictions with score >= t and count detected
     # regions, detected tracks and false positives straight from the definitions.
