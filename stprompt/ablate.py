@@ -16,8 +16,9 @@ A grid file (``params/ablations/<name>.yaml``)::
 Each point gets the base profile's parameters for that notebook, then ``params``, then its switch
 values, ``seed`` (``seed_param``) and ``result_dir`` (its own folder). Every key is checked
 against the notebook's parameters cell, like a profile. Points run with papermill; a point whose
-notebook, parameters and library source are unchanged since it last finished is skipped
-(resumable: an interrupted batch continues where it stopped). ``--jobs N`` runs N kernels at once;
+notebook, parameters, library source and upstream data are unchanged since it last finished is
+skipped (resumable: an interrupted batch continues where it stopped). Every kernel computes with one
+thread, so a point's numbers do not depend on the schedule; ``--jobs N`` runs N kernels at once;
 ``--shard i/n`` (1-based) runs every n-th point starting at the i-th, so any scheduler can split a
 grid across machines. The summary reads ``metrics.json`` section ``ablation`` of every finished
 point and averages over seeds: ``<out_dir>/summary.{md,csv,tex}``.
@@ -39,6 +40,7 @@ from .config import ConfigError, check_type, load_yaml, unknown_key_message
 from .io import read_json, resolve, stable_hash, write_json, write_text
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+POINT_THREADS = 1  # compute threads of every point's kernel (see run_grid)
 
 
 @dataclasses.dataclass
@@ -55,6 +57,7 @@ class AblationGrid:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed values for every point
     out_dir: str = ""  # default: <profile run_dir>/ablations/<grid file stem>
     name: str = ""  # default: the grid file's stem
+    source: str = ""  # the file it was loaded from (set by load_grid)
 
 
 @dataclasses.dataclass
@@ -75,6 +78,7 @@ def load_grid(path: str | Path) -> AblationGrid:
     path = resolve(path)
     grid = load_yaml(AblationGrid, path)
     grid.name = grid.name or path.stem
+    grid.source = str(path)
     for key, values in grid.grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: key 'grid.{key}': expected a non-empty list of values, got {values!r}")
@@ -83,13 +87,38 @@ def load_grid(path: str | Path) -> AblationGrid:
     return grid
 
 
-def plan(grid: AblationGrid, source: str = "") -> tuple[list[Point], Path, Path]:
-    """Every point of the grid with its checked parameters; the notebook and the output folder."""
+def plan(grid: AblationGrid, source: str = "", profile: Any = None) -> tuple[list[Point], Path, Path]:
+    """Every point of the grid with its checked parameters; the notebook and the output folder.
+    ``profile``: the base profile (default: load ``grid.profile``)."""
+    from .pipeline import fingerprint_steps, validate_profile
+
+    prof = profile or _load_profile(grid, source)
+    steps = {s.name: s for s in fingerprint_steps(validate_profile(prof), prof)}
+    upstream = steps[grid.notebook].upstream if grid.notebook in steps else ""
+    return plan_points(grid, prof, upstream, source=source)
+
+
+def _load_profile(grid: AblationGrid, source: str) -> Any:
     from .config import load_profile
+
+    try:
+        return load_profile(grid.profile)
+    except ConfigError as exc:
+        raise ConfigError(f"{source or grid.name}: key 'profile': {exc}") from None
+
+
+def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None = None,
+                source: str = "") -> tuple[list[Point], Path, Path]:
+    """The points of ``grid`` under ``profile``; ``upstream`` (the fingerprints of the steps the
+    grid's notebook needs) goes into every point's fingerprint, so new data reruns the grid."""
     from .pipeline import library_hash, notebook_defaults, notebook_parameters, notebook_source_hash, \
         parse_type_hint
 
-    prof = load_profile(grid.profile)
+    source = source or grid.source or grid.name
+    prof = profile if profile is not None else _load_profile(grid, source)
+    if grid.profile not in (prof.name, prof.source):
+        raise ConfigError(f"{source}: key 'profile': the grid is for profile '{grid.profile}', "
+                          f"not '{prof.name}'")
     notebook = resolve(prof.notebook_dir) / f"{grid.notebook}.ipynb"
     if not notebook.is_file():
         raise ConfigError(f"{source}: notebook {notebook} not found")
@@ -102,7 +131,7 @@ def plan(grid: AblationGrid, source: str = "") -> tuple[list[Point], Path, Path]
         if key not in declared:
             raise ConfigError(unknown_key_message(f"{source}: key '{key}' (notebook {notebook.name})",
                                                   key, declared))
-    nb_hash, lib = notebook_source_hash(notebook), library_hash()
+    nb_hash, lib = notebook_source_hash(notebook), lib or library_hash()
     keys = list(grid.grid)
     combos = [dict(zip(keys, combo)) for combo in itertools.product(*(grid.grid[k] for k in keys))] \
         if keys else []
@@ -117,13 +146,21 @@ def plan(grid: AblationGrid, source: str = "") -> tuple[list[Point], Path, Path]
         for seed in grid.seeds:
             name = ",".join([f"{k}={_label(v)}" for k, v in switches.items()] + [f"seed={seed}"])
             params = {**base, **grid.params, **switches, grid.seed_param: seed,
-                      "result_dir": str(out_dir / name)}
+                      "result_dir": _portable(out_dir / name)}
             for key, value in params.items():
                 tp = parse_type_hint(declared[key].type_hint, f"{notebook.name}: parameter '{key}'")
                 params[key] = check_type(value, tp, f"{source}: point {name}: key '{key}'")
-            fp = stable_hash({"notebook": nb_hash, "params": params, "library": lib})
+            fp = stable_hash({"notebook": nb_hash, "params": params, "library": lib, "upstream": upstream})
             points.append(Point(name, switches, seed, params, fp))
     return points, notebook, out_dir
+
+
+def _portable(path: Path) -> str:
+    """``path`` relative to the repository root when inside it (fingerprints must not depend on
+    where the checkout lives), else absolute."""
+    from .io import repo_root
+
+    return str(path.relative_to(repo_root())) if path.is_relative_to(repo_root()) else str(path)
 
 
 def _done_path(out_dir: Path, point: Point) -> Path:
@@ -148,13 +185,18 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def run_grid(path: str | Path, jobs: int = 1, shard: str | None = None, force: bool = False,
-             echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or skip) this shard's points, then summarise every finished point of the grid."""
+def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None = None, force: bool = False,
+             echo: Callable[[str], None] = print, profile: Any = None,
+             upstream: str | None = None) -> dict[str, Any]:
+    """Run (or skip) this shard's points, then summarise every finished point of the grid.
+    ``profile``/``upstream``: given by `stprompt reproduce`, which has them at hand."""
     from .pipeline import StepFailed, execute_notebook
 
-    grid = load_grid(path)
-    points, notebook, out_dir = plan(grid, str(path))
+    grid = path if isinstance(path, AblationGrid) else load_grid(path)
+    if upstream is None:
+        points, notebook, out_dir = plan(grid, grid.source, profile)
+    else:
+        points, notebook, out_dir = plan_points(grid, profile, upstream)
     i, n = parse_shard(shard)
     mine = points[i - 1::n]
     echo(f"grid {grid.name}: {len(points)} points ({len(mine)} in shard {i}/{n}), notebook "
@@ -177,12 +219,13 @@ def run_grid(path: str | Path, jobs: int = 1, shard: str | None = None, force: b
                                             "switches": p.switches, "seed": p.seed})
         return p, seconds, None
 
-    # N kernels at once share the cores: give each kernel cores // N compute threads, or their
-    # OpenMP pools oversubscribe the machine (2 kernels x 2 threads on 2 cores ran ~30x slower).
+    # Every kernel computes with POINT_THREADS threads whatever --jobs: the thread count changes the
+    # order of floating-point sums, which changes training trajectories, and a point's numbers must
+    # not depend on how the grid was scheduled. (Oversubscribing is also slow: 2 kernels x 2
+    # threads on 2 cores ran ~30x slower.) Scale out with --jobs / --shard instead.
     saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    if jobs > 1:
-        for k in _THREAD_VARS:
-            os.environ[k] = str(max(1, (os.cpu_count() or 1) // jobs))
+    for k in _THREAD_VARS:
+        os.environ[k] = str(POINT_THREADS)
     try:
         with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
             for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
@@ -203,29 +246,64 @@ def run_grid(path: str | Path, jobs: int = 1, shard: str | None = None, force: b
     return {"points": len(points), "ran": len(todo), "out_dir": out_dir, "summary": rows}
 
 
+#: Readable column names of the numbers a point reports (others keep their key).
+METRIC_LABELS = {"auc_micro": "frame AUC", "ap_sklearn": "AP (sklearn)", "false_alarm_rate": "FAR@0.5",
+                 "auc_anomalous_videos": "AUC (anomalous videos)", "tiou": "TIoU", "rbdc": "RBDC", "tbdc": "TBDC",
+                 "pixel_auc": "pixel AUC", "theta": "θ (val)", "val_score": "val score", "best_epoch": "selected epoch"}
+
+
+def point_results(points: list[Point], out_dir: Path) -> list[dict]:
+    """The ``ablation`` section of every finished point: ``{"switches", "seed", "metrics"}``."""
+    out = []
+    for p in points:
+        metrics_path = out_dir / p.name / "metrics.json"
+        if is_done(out_dir, p) and metrics_path.is_file():
+            out.append({"switches": p.switches, "seed": p.seed,
+                        "metrics": read_json(metrics_path).get("ablation", {})})
+    return out
+
+
+def aggregate(points: list[Point], out_dir: Path, results: list[dict] | None = None) -> list[dict]:
+    """Per switch combination, in grid order: ``{"key", "switches", "seeds", "mean", "std"}`` over
+    the finished seeds (sample std, 0 for one seed) of every numeric metric. ``results``: the
+    :func:`point_results` when already read."""
+    groups: dict[str, dict] = {}
+    for p in points:
+        key = ",".join(f"{k}={_label(v)}" for k, v in p.switches.items()) or "base"
+        groups.setdefault(key, {"key": key, "switches": p.switches, "runs": []})
+    for r in (point_results(points, out_dir) if results is None else results):
+        key = ",".join(f"{k}={_label(v)}" for k, v in r["switches"].items()) or "base"
+        groups[key]["runs"].append(r["metrics"])
+    rows = []
+    for g in groups.values():
+        numbers = [m for m in METRIC_LABELS if any(m in r for r in g["runs"])]
+        numbers += sorted({m for r in g["runs"] for m, v in r.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool) and m not in numbers})
+        mean, std = {}, {}
+        for m in numbers:
+            vals = [float(r[m]) for r in g["runs"] if m in r and not math.isnan(float(r[m]))]
+            if vals:
+                mean[m] = sum(vals) / len(vals)
+                std[m] = (sum((v - mean[m]) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else 0.0
+        rows.append({"key": g["key"], "switches": g["switches"], "seeds": len(g["runs"]), "mean": mean, "std": std})
+    return rows
+
+
 def summarize(points: list[Point], out_dir: Path, grid: AblationGrid) -> list[dict]:
     """Mean ± std over seeds of every number in the ``ablation`` section of each finished point's
     ``metrics.json``; written to ``<out_dir>/summary.{md,csv,tex}`` (points not finished are
     listed with ``seeds = 0``)."""
     from .report import mean_std, table_csv, table_latex, table_markdown
 
-    groups: dict[str, list[dict]] = {}
-    switches: dict[str, dict] = {}
-    for p in points:
-        key = ",".join(f"{k}={_label(v)}" for k, v in p.switches.items()) or "base"
-        switches[key] = p.switches
-        metrics_path = out_dir / p.name / "metrics.json"
-        if is_done(out_dir, p) and metrics_path.is_file():
-            groups.setdefault(key, []).append(read_json(metrics_path).get("ablation", {}))
-        else:
-            groups.setdefault(key, [])
     rows = []
-    for key, runs in groups.items():
-        row = {**{k: v for k, v in switches[key].items()}, "seeds": len(runs)}
-        numbers = sorted({m for r in runs for m, v in r.items() if isinstance(v, (int, float))})
-        for m in numbers:
-            vals = [float(r[m]) for r in runs if m in r and not math.isnan(float(r[m]))]
-            row[m] = mean_std(vals) if vals else "nan"
+    results = point_results(points, out_dir)
+    for g in aggregate(points, out_dir, results):
+        row = {**{k: (_label(v) if isinstance(v, list) else v) for k, v in g["switches"].items()},
+               "seeds": g["seeds"]}
+        for m in g["mean"]:
+            vals = [float(r["metrics"][m]) for r in results if r["switches"] == g["switches"] and m in r["metrics"]]
+            finite = [v for v in vals if not math.isnan(v)]
+            row[METRIC_LABELS.get(m, m)] = mean_std(finite) if finite else "nan"
         rows.append(row)
     if rows:
         write_text(out_dir / "summary.md", table_markdown(rows))

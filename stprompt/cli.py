@@ -1,6 +1,6 @@
 """The ``stprompt`` command.
 
-    stprompt reproduce [--profile P] [--only NB[,NB]] [--force]   run the notebook chain
+    stprompt reproduce [--profile P] [--only NB[,NB]] [--force] [--jobs N]   run the notebook chain
     stprompt extract   [--profile P] [--split S]                 extract features (torchrun-aware)
     stprompt infer     VIDEO [--profile P] [--checkpoint C] [--out DIR] [--gif]   score + heat maps
     stprompt ablate    GRID [--jobs N] [--shard i/n] [--force]  run an ablation grid
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true", help="rerun steps even if unchanged")
     rep.add_argument("--params-dir", default=None, help="folder of profiles (default: params/)")
     rep.add_argument("--no-html", action="store_true", help="skip the HTML reports")
+    rep.add_argument("--jobs", type=int, default=None,
+                     help="ablation grid points run at once (default: the profile's ablation_jobs)")
 
     ext = sub.add_parser("extract", help="extract CLIP features for a profile's dataset; under "
                          "torchrun each rank takes every WORLD_SIZE-th video")
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
             try:
                 reproduce(args.profile, only=_split_only(args.only), force=args.force,
-                          params_dir=args.params_dir, html=not args.no_html)
+                          params_dir=args.params_dir, html=not args.no_html, jobs=args.jobs)
             except StepFailed as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1

@@ -194,8 +194,8 @@ def load_yaml(cls: type, path: str | os.PathLike) -> Any:
 class Profile:
     """A run profile (``params/<name>.yaml`` or ``params/<name>/profile.yaml``).
 
-    The pipeline gives every notebook the parameters ``profile`` and ``run_dir`` when its parameters
-    cell declares them, then the ``common`` values the notebook declares, then its own section of
+    The pipeline gives every notebook the parameters ``profile`` (name), ``profile_file`` (its YAML),
+    ``run_dir`` and ``ablations`` when its parameters cell declares them, then the ``common`` values the notebook declares, then its own section of
     ``params``. Every key must exist in the target notebook's parameters cell and match its type hint
     (checked by :func:`stprompt.pipeline.validate_profile`).
     """
@@ -207,11 +207,19 @@ class Profile:
     run_dir: str = ""  # outputs; default runs/<name>
     common: dict[str, Any] = dataclasses.field(default_factory=dict)  # given to every notebook declaring the key
     params: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # per-notebook values
+    # ablation grids (``params/ablations/<name>.yaml`` or a path) that `reproduce` runs right after
+    # the step of their notebook; notebooks declaring ``ablations`` receive this list
+    ablations: list[str] = dataclasses.field(default_factory=list)
+    ablation_jobs: int = 1  # grid points run at once by `reproduce` (one kernel each)
     source: str = ""  # the file it was loaded from (set by load_profile)
 
     def notebook_params(self, notebook: str) -> dict[str, Any]:
         """The values this profile sets for ``notebook`` (before filtering to declared keys)."""
-        values = {"profile": self.name, "run_dir": self.run_dir}
+        source = Path(self.source) if self.source else None
+        if source is not None and source.is_absolute() and source.is_relative_to(repo_root()):
+            source = source.relative_to(repo_root())  # fingerprints must not depend on the checkout's place
+        values = {"profile": self.name, "profile_file": str(source or ""), "run_dir": self.run_dir,
+                  "ablations": list(self.ablations)}
         values.update(self.common)
         values.update(self.params.get(notebook, {}))
         return values

@@ -9,8 +9,19 @@ Caching. A step's *fingerprint* hashes
 
 - the notebook's code and markdown (not its outputs),
 - the parameters it receives,
-- the fingerprints of the steps before it (so a change upstream reruns everything after it),
-- the source of the ``stprompt`` package (library code is part of what a notebook computes).
+- the fingerprints of the steps it *needs* (so a change upstream reruns everything downstream of
+  it, and nothing else),
+- the source of the ``stprompt`` package (library code is part of what a notebook computes),
+- the fingerprints of the points of the ablation grids attached to it (below).
+
+What a step needs is written in its notebook's metadata, ``{"stprompt": {"needs": [steps]}}``
+(the first markdown cell says it in words); a notebook without it needs the step before it. Steps
+a profile does not run are left out of the chain.
+
+Ablation grids. A profile's ``ablations`` (grid files, :mod:`stprompt.ablate`) run right after the
+step of their notebook (``04_ablations``), point by point, resumably; a grid point's fingerprint holds
+the fingerprints of what its notebook needs, so changing the data reruns the grids and changing,
+say, the evaluation does not.
 
 After a step succeeds, ``<run_dir>/steps/<step>.json`` records its fingerprint, parameters and
 timing. A later run skips a step whose record holds the same fingerprint and whose executed copy
@@ -96,7 +107,21 @@ class Step:
     name: str  # notebook stem, e.g. "01_data_prep"
     notebook: Path  # source notebook
     params: dict[str, Any]  # what papermill injects (only keys the notebook declares)
+    needs: list[str] = dataclasses.field(default_factory=list)  # steps whose outputs it reads
+    grids: list[Any] = dataclasses.field(default_factory=list)  # ablation grids run after it (AblationGrid)
+    upstream: str = ""  # hash of the fingerprints of ``needs``
     fingerprint: str = ""
+
+
+def notebook_needs(path: Path) -> list[str] | None:
+    """The steps a notebook reads from (its metadata ``stprompt.needs``), or None when unsaid."""
+    nb = nbformat.read(str(path), as_version=4)
+    needs = nb.metadata.get("stprompt", {}).get("needs")
+    if needs is None:
+        return None
+    if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
+        raise ConfigError(f"{path}: metadata 'stprompt.needs' must be a list of step names, got {needs!r}")
+    return needs
 
 
 def notebook_source_hash(path: Path) -> str:
@@ -156,12 +181,48 @@ def validate_profile(profile: Profile) -> list[Step]:
             tp = parse_type_hint(declared[key].type_hint, f"{path.name}: parameter '{key}'")
             values[key] = check_type(value, tp, f"{src}: key '{key}' for {path.name} "
                                                 f"(declared '{key}: {declared[key].type_hint}')")
-        steps.append(Step(name=name, notebook=path, params=values))
+        needs = notebook_needs(path)
+        if needs is None:
+            needs = [steps[-1].name] if steps else []
+        else:
+            unknown = [n for n in needs if n not in names]
+            missing = [n for n in unknown if not (nb_dir / f"{n}.ipynb").is_file()]
+            if missing:
+                raise ConfigError(f"{path}: metadata 'stprompt.needs' names {', '.join(missing)}, "
+                                  f"which is no notebook in {nb_dir}")
+            later = [n for n in needs if n in names and names.index(n) >= names.index(name)]
+            if later:
+                raise ConfigError(f"{src}: step {name} needs {', '.join(later)}, which runs after it "
+                                  f"(order of 'notebooks')")
+            needs = [n for n in needs if n in names]  # steps this profile leaves out are not chained
+        steps.append(Step(name=name, notebook=path, params=values, needs=needs))
     for key in profile.common:
         if key not in declared_anywhere:
             raise ConfigError(unknown_key_message(f"{src}: key 'common' (no notebook declares it)",
                                                   key, declared_anywhere))
+    by_name = {s.name: s for s in steps}
+    for entry in profile.ablations:
+        from .ablate import load_grid
+
+        grid = load_grid(grid_path(entry, src))
+        if grid.notebook not in by_name:
+            raise ConfigError(f"{src}: key 'ablations': grid {grid.name} runs notebook {grid.notebook}, "
+                              f"which is not a step of this profile (steps: {', '.join(names)})")
+        by_name[grid.notebook].grids.append(grid)
     return steps
+
+
+def grid_path(entry: str, where: str = "") -> Path:
+    """A profile's ``ablations`` entry: a grid name (``params/ablations/<name>.yaml``) or a path."""
+    direct = resolve(entry)
+    if direct.suffix in (".yaml", ".yml"):
+        if not direct.is_file():
+            raise ConfigError(f"{where}: key 'ablations': grid file {direct} does not exist")
+        return direct
+    path = resolve(f"params/ablations/{entry}.yaml")
+    if not path.is_file():
+        raise ConfigError(f"{where}: key 'ablations': no grid '{entry}' ({path} does not exist)")
+    return path
 
 
 def resolved_params(profile: str | Profile, step: str, params_dir: str | Path | None = None) -> dict[str, Any]:
@@ -189,13 +250,21 @@ def notebook_defaults(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def fingerprint_steps(steps: list[Step]) -> list[Step]:
+def fingerprint_steps(steps: list[Step], profile: Profile | None = None) -> list[Step]:
+    """Set every step's ``upstream`` and ``fingerprint`` (see the module docstring). ``profile`` is
+    needed when steps carry ablation grids (their points are planned against it)."""
+    from .ablate import plan_points
+
     lib = library_hash()
-    upstream = ""
+    done: dict[str, str] = {}
     for step in steps:
+        step.upstream = stable_hash([done[n] for n in step.needs]) if step.needs else ""
+        points = [p.fingerprint for g in step.grids
+                  for p in plan_points(g, profile, step.upstream, lib)[0]] if step.grids else []
         step.fingerprint = stable_hash({"notebook": notebook_source_hash(step.notebook),
-                                        "params": step.params, "upstream": upstream, "library": lib})
-        upstream = step.fingerprint
+                                        "params": step.params, "upstream": step.upstream,
+                                        "library": lib, **({"grids": points} if points else {})})
+        done[step.name] = step.fingerprint
     return steps
 
 
@@ -263,14 +332,18 @@ def _fmt_seconds(s: float) -> str:
 
 def reproduce(profile: str | Profile, only: list[str] | None = None, force: bool = False,
               params_dir: str | Path | None = None, html: bool = True,
-              echo: Callable[[str], None] = print, progress_bar: bool | None = None) -> list[StepResult]:
-    """Run (or skip) the profile's notebooks in order; see the module docstring.
+              echo: Callable[[str], None] = print, progress_bar: bool | None = None,
+              jobs: int | None = None) -> list[StepResult]:
+    """Run (or skip) the profile's notebooks in order, each step's ablation grids right after it;
+    see the module docstring.
 
     ``only``: run just these steps (their upstream steps are not run; a warning names those that
-    are not up to date). Returns one :class:`StepResult` per selected step.
+    are not up to date). ``jobs``: grid points at once (default: the profile's ``ablation_jobs``).
+    ``force`` reruns the selected notebooks; finished grid points are still skipped (rerun those
+    with ``stprompt ablate --force``). Returns one :class:`StepResult` per selected step.
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile, params_dir)
-    steps = fingerprint_steps(validate_profile(prof))
+    steps = fingerprint_steps(validate_profile(prof), prof)
     names = [s.name for s in steps]
     if only:
         unknown = [o for o in only if o not in names]
@@ -286,8 +359,14 @@ def reproduce(profile: str | Profile, only: list[str] | None = None, force: bool
         progress_bar = sys.stderr.isatty()
     selected = [s for s in steps if not only or s.name in only]
     if only:
-        first = names.index(selected[0].name)
-        stale = [s.name for s in steps[:first] if not is_up_to_date(run_dir, s)]
+        by_name, upstream, todo = {s.name: s for s in steps}, set(), [n for s in selected for n in s.needs]
+        while todo:  # every step the selected ones read from, directly or not
+            n = todo.pop()
+            if n not in upstream:
+                upstream.add(n)
+                todo.extend(by_name[n].needs)
+        stale = [s.name for s in steps if s.name in upstream and s.name not in only
+                 and not is_up_to_date(run_dir, s)]
         if stale:
             echo(f"warning: upstream steps not up to date for these parameters: {', '.join(stale)} "
                  f"(run without --only to refresh them)")
@@ -312,11 +391,27 @@ def reproduce(profile: str | Profile, only: list[str] | None = None, force: bool
         seconds = time.perf_counter() - start
         if html:
             write_html_report(executed, report)
+        echo(f"{prefix}: done in {_fmt_seconds(seconds)}")
+        grids = {}
+        if step.grids:
+            from .ablate import run_grid
+
+            for grid in step.grids:
+                g_start = time.perf_counter()
+                try:
+                    run_grid(grid, jobs=jobs or prof.ablation_jobs, profile=prof, echo=echo,
+                             upstream=step.upstream)
+                except RuntimeError as exc:  # failed points: named, with their executed copies
+                    raise StepFailed(f"{step.name}, ablation grid {grid.name}: {exc} (executed copies "
+                                     f"with the tracebacks: <point>/notebook.ipynb; rerun to retry only "
+                                     f"those)") from None
+                grids[grid.name] = round(time.perf_counter() - g_start, 3)
+            seconds = time.perf_counter() - start
+            echo(f"{prefix}: notebook and {len(grids)} grid(s) done in {_fmt_seconds(seconds)}")
         write_json(_record_path(run_dir, step.name), {
             "step": step.name, "fingerprint": step.fingerprint, "params": step.params,
-            "seconds": round(seconds, 3),
+            "seconds": round(seconds, 3), **({"grid_seconds": grids} if grids else {}),
             "finished": _dt.datetime.now().isoformat(timespec="seconds")})
-        echo(f"{prefix}: done in {_fmt_seconds(seconds)}")
         results.append(StepResult(step.name, "ran", seconds, executed, report if html else None))
     echo(f"profile {prof.name}: {sum(r.status == 'ran' for r in results)} ran, "
          f"{sum(r.status == 'skipped' for r in results)} skipped, "

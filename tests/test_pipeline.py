@@ -162,3 +162,67 @@ def test_resolved_params_are_notebook_defaults_overridden_by_the_profile(tmp_pat
                                                      "scale": 1.0, "fail": False}
     with pytest.raises(ConfigError, match="no step '09_x'"):
         resolved_params(str(prof), "09_x")
+
+
+def _graph_fixture(tmp_path: Path, offset: int = 10, a_values=(1, 3)) -> Path:
+    """01_make -> 02_use, and 03_abl (the ablation fixture) needing only 01_make, with a grid."""
+    import shutil
+
+    import nbformat
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir(exist_ok=True)
+    shutil.copy(FIXTURES / "notebooks" / "01_make.ipynb", nbs / "01_make.ipynb")
+    shutil.copy(FIXTURES / "notebooks" / "02_use.ipynb", nbs / "02_use.ipynb")
+    nb = nbformat.read(str(FIXTURES / "ablation" / "ablate_fx.ipynb"), as_version=4)
+    nb.metadata["stprompt"] = {"needs": ["01_make"]}
+    nbformat.write(nb, str(nbs / "03_abl.ipynb"))
+    grid = tmp_path / "grid.yaml"
+    profile = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({"profile": str(profile), "notebook": "03_abl", "seeds": [0],
+                                    "grid": {"a": list(a_values)}}))
+    profile.write_text(yaml.safe_dump({
+        "name": "g", "notebook_dir": str(nbs), "run_dir": str(tmp_path / "run"), "ablations": [str(grid)],
+        "params": {"01_make": {"n": 2}, "02_use": {"offset": offset},
+                   "03_abl": {"result_dir": str(tmp_path / "run" / "abl-default")}}}))
+    return profile
+
+
+def test_steps_rerun_only_what_needs_them_and_grids_run_after_their_step(tmp_path):
+    status, lines = run(_graph_fixture(tmp_path))
+    assert status == {"01_make": "ran", "02_use": "ran", "03_abl": "ran"}
+    grid_dir = tmp_path / "run" / "ablations" / "grid"
+    assert (grid_dir / "a=3,seed=0" / "done.json").is_file()
+    assert "| 3 | 1 | 3.000 |" in (grid_dir / "summary.md").read_text()  # score = a * b(=1) + seed
+    assert any(line.startswith("grid grid: 2 points") for line in lines)
+    # 02_use changed: 03_abl does not read it, so it and its grid are not rerun
+    status, _ = run(_graph_fixture(tmp_path, offset=20))
+    assert status == {"01_make": "skipped", "02_use": "ran", "03_abl": "skipped"}
+    # a grid edit reruns the grid's step, and only the new point of the grid
+    status, lines = run(_graph_fixture(tmp_path, offset=20, a_values=(1, 3, 5)))
+    assert status == {"01_make": "skipped", "02_use": "skipped", "03_abl": "ran"}
+    assert sum("done in" in line and "a=" in line for line in lines) == 1
+    assert any("a=1,seed=0: skipped" in line for line in lines)
+    # the data the grid reads changed: every point reruns
+    prof = load_profile(str(_graph_fixture(tmp_path, offset=20, a_values=(1, 3, 5))))
+    prof.params["01_make"]["n"] = 3
+    lines = []
+    results = reproduce(prof, echo=lines.append)
+    assert {r.name: r.status for r in results} == {"01_make": "ran", "02_use": "ran", "03_abl": "ran"}
+    assert sum("done in" in line and "a=" in line for line in lines) == 3
+
+
+def test_needs_must_name_earlier_steps(tmp_path):
+    import nbformat
+
+    profile = _graph_fixture(tmp_path)
+    nb_path = tmp_path / "nbs" / "01_make.ipynb"
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.metadata["stprompt"] = {"needs": ["03_abl"]}
+    nbformat.write(nb, str(nb_path))
+    with pytest.raises(ConfigError, match="step 01_make needs 03_abl, which runs after it"):
+        validate_profile(load_profile(str(profile)))
+    nb.metadata["stprompt"] = {"needs": ["00_nothing"]}
+    nbformat.write(nb, str(nb_path))
+    with pytest.raises(ConfigError, match="names 00_nothing, which is no notebook"):
+        validate_profile(load_profile(str(profile)))
