@@ -451,6 +451,23 @@ def localize_split(method: str, features: Mapping[str, Any], snippet_scores: Map
     return out
 
 
+def localize_and_score(method: str, features: Mapping[str, Any], records: Mapping[str, Sequence[Any]],
+                       scores: Mapping[str, Mapping[str, Any]], cfg: LocalizeConfig | None = None,
+                       queries: QueryEmbeddings | None = None, seed: int = 0
+                       ) -> tuple[dict[str, float], dict[str, dict]]:
+    """θ from the **validation** frame scores (:func:`youden_theta`), then ``method`` on the test
+    split and its metrics (:func:`localization_metrics`, with ``theta``). ``records`` and ``scores``
+    hold the splits ``"val"`` and ``"test"`` (snippet scores per video). Returns the metrics and the
+    test localizations."""
+    from .datasets import frame_labels
+    from .metrics import expand_snippet_scores
+
+    theta = youden_theta({r.id: expand_snippet_scores(scores["val"][r.id], r.n_frames) for r in records["val"]},
+                         {r.id: frame_labels(r) for r in records["val"]})
+    locs = localize_split(method, features, scores["test"], records["test"], theta, cfg, queries, seed=seed)
+    return {**localization_metrics(locs, records["test"], scores["test"]), "theta": theta}, locs
+
+
 def _gt_regions(record: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Per-frame ground-truth boxes and track ids (tracks when the record has them, else the
     frame box as one track)."""

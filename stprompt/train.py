@@ -443,9 +443,28 @@ def fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str, Featu
             "seconds": result.seconds}
 
 
+def shared_fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str, FeatureSet],
+                         clip_model: Any, recipe: dict[str, Any], shared_dir: str | Path,
+                         data_id: str, device: str = "cpu") -> dict[str, Any]:
+    """:func:`fit_and_score` in a folder shared by ablation points, under a name derived from all
+    that decides the run: the model and training configs, the features' recipe and ``data_id``
+    (which data the features are of, e.g. their folder). A point whose training equals another's
+    (the default configuration appears in most grids) reuses that model and its scores instead of
+    training it again; a lock makes parallel points train it once. The result has ``"name"``."""
+    from .io import file_lock
+
+    name = f"{method_cfg.method}_seed{train_cfg.seed}_" + config_hash(
+        {"model": to_dict(method_cfg), "train": to_dict(train_cfg), "recipe": recipe.get("recipe_hash"),
+         "data": data_id, "classes": list(sets["train"].class_names)})[:12]
+    shared_dir = resolve(shared_dir)
+    with file_lock(shared_dir / "models" / f".{name}.lock"):
+        run = fit_and_score(method_cfg, train_cfg, sets, clip_model, recipe, shared_dir, name, device=device)
+    return {**run, "name": name}
+
+
 def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Sequence[str] = ("train", "val", "test"),
               val_fraction: float = 0.1, seed: int = 0, all_crops: bool = False,
-              oracle_labels: bool = False) -> dict[str, Any]:
+              oracle_labels: bool = False, features_dir: str | Path | None = None) -> dict[str, Any]:
     """Records and feature sets of a profile's dataset for training and evaluation.
 
     Classes: ``"normal"`` then the anomaly classes of the training videos, sorted. Without a
@@ -454,7 +473,9 @@ def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Se
     "recipe"}``; every feature file must share one recipe (its hash is checked).
 
     ``oracle_labels``: also give the training set frame labels (SynthVAD only: re-derived from the
-    generator), for the frame-supervised oracle; a second training set ``"train_oracle"``."""
+    generator), for the frame-supervised oracle; a second training set ``"train_oracle"``.
+    ``features_dir``: read the features from there (a variant, :mod:`stprompt.variants`) instead of
+    ``<run_dir>/features/<dataset>``."""
     from .datasets import load_dataset
     from .features import feature_dir, feature_path, load_features
 
@@ -462,7 +483,7 @@ def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Se
     records = {s: load_dataset(dataset, root, s) for s in splits}
     if "val" not in records:
         records["train"], records["val"] = split_train_val(records["train"], val_fraction, seed)
-    fdir = feature_dir(run_dir, dataset)
+    fdir = resolve(features_dir) if features_dir else feature_dir(run_dir, dataset)
     recipe = load_features(feature_path(fdir, records["train"][0].id)).recipe
     class_names = ["normal", *sorted({r.class_name for r in records["train"] if r.label})]
     sets = {"train": FeatureSet(records["train"], fdir, class_names, recipe["recipe_hash"], all_crops=all_crops),

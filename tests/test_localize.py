@@ -270,3 +270,16 @@ def test_end_to_end_with_tiny_clip_text_encoder():
                                   ["fire", "road_accident"], cfg, 64, 64)
     assert base["method"] == "class_names" and base["window_scores"].shape == (5, 4)
     assert not np.allclose(base["window_scores"], loc["window_scores"])
+
+
+def test_query_sets_of_the_query_ablation():
+    from stprompt.prompts import load_queries, query_set
+
+    background, descriptions = load_queries("synthvad")
+    normal, abnormal = query_set("synthvad")
+    assert normal == background and abnormal == descriptions
+    normal, abnormal = query_set("synthvad", "normal", "class_names")
+    assert normal == ["normal"] and abnormal["road_accident"] == ["a picture of road accident"]
+    assert list(abnormal) == list(descriptions)
+    with pytest.raises(ValueError, match="normal queries: expected one of"):
+        query_set("synthvad", "sky")

@@ -139,3 +139,24 @@ def test_c_branch_loss_decreases_on_a_separable_toy(tmp_path):
     res = train(model, sets["train"], sets["val"], TrainConfig(epochs=8, batch_size=8, lr=3e-3), progress=False)
     losses = [h["loss"] for h in res.history if "loss" in h]
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_shared_runs_are_reused_across_points_and_keyed_by_everything_that_decides_them(tmp_path):
+    from stprompt.model import ModelConfig
+    from stprompt.train import shared_fit_and_score
+
+    _, sets = _toy_sets(tmp_path)
+    cfg = ModelConfig(method="stprompt", branches="c", sa2_k=1)
+    tcfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3)
+    a = shared_fit_and_score(cfg, tcfg, sets, None, {"recipe_hash": "toy"}, tmp_path / "shared", "features/x")
+    b = shared_fit_and_score(cfg, tcfg, sets, None, {"recipe_hash": "toy"}, tmp_path / "shared", "features/x")
+    assert not a["cached"] and b["cached"] and a["name"] == b["name"] and a["name"].startswith("stprompt_seed0_")
+    np.testing.assert_array_equal(a["test_scores"]["test1"], b["test_scores"]["test1"])
+    # another seed, another data variant or another switch is another run
+    names = {a["name"],
+             shared_fit_and_score(cfg, TrainConfig(epochs=2, batch_size=8, lr=3e-3, seed=1), sets, None,
+                                  {"recipe_hash": "toy"}, tmp_path / "shared", "features/x")["name"],
+             shared_fit_and_score(cfg, tcfg, sets, None, {"recipe_hash": "toy"}, tmp_path / "shared", "features/y")["name"],
+             shared_fit_and_score(ModelConfig(method="stprompt", branches="c", sa2_k=2), tcfg, sets, None,
+                                  {"recipe_hash": "toy"}, tmp_path / "shared", "features/x")["name"]}
+    assert len(names) == 4

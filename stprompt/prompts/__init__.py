@@ -98,3 +98,25 @@ def class_name_queries(classes: Sequence[str], template: str = "a picture of {}"
     """The class-names-only baseline: one query per class, ``template`` around the class name with
     underscores as spaces ("a picture of road accident")."""
     return {c: [template.format(c.replace("_", " "))] for c in classes}
+
+
+NORMAL_QUERY_SETS = ("background", "normal")
+ABNORMAL_QUERY_SETS = ("descriptions", "class_names")
+
+
+def query_set(dataset: str, normal: str = "background", abnormal: str = "descriptions",
+              prompt_dir: str | Path | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """The text queries of the spatial stream, by design (the query ablation of 04_ablations):
+
+    - ``normal="background"``: the background list (the paper); ``"normal"``: the single word
+      "normal";
+    - ``abnormal="descriptions"``: the curated descriptions per class (the paper's LLM-style
+      queries); ``"class_names"``: "a picture of <class>" per class.
+    """
+    if normal not in NORMAL_QUERY_SETS:
+        raise ValueError(f"normal queries: expected one of {NORMAL_QUERY_SETS}, got {normal!r}")
+    if abnormal not in ABNORMAL_QUERY_SETS:
+        raise ValueError(f"abnormal queries: expected one of {ABNORMAL_QUERY_SETS}, got {abnormal!r}")
+    background, descriptions = load_queries(dataset, prompt_dir=prompt_dir)
+    return (background if normal == "background" else ["normal"],
+            descriptions if abnormal == "descriptions" else class_name_queries(list(descriptions)))
