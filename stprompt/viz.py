@@ -343,3 +343,55 @@ def explorer_view(frame: np.ndarray, heat: np.ndarray, box, gt_box, scores: np.n
     ax_curve.legend(fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: str = "",
+                  highlight: str | None = None) -> Figure:
+    """One panel per metric: a bar per switch combination with its mean and ± std error bar over
+    seeds (``rows`` from :func:`stprompt.ablate.aggregate`: ``key``, ``seeds``, ``mean``, ``std``).
+    ``metrics`` maps metric keys to axis labels; metrics no row has are left out. ``highlight``: the
+    key of the default configuration, drawn darker."""
+    present = [(m, label) for m, label in metrics.items() if any(m in r["mean"] for r in rows)]
+    fig = Figure(figsize=(3.2 + 0.45 * len(rows) * len(present), 3.6), layout="constrained")
+    axes = fig.subplots(1, max(1, len(present)), squeeze=False)[0]
+    names = [r["key"].replace(",", "\n") for r in rows]
+    for ax, (m, label) in zip(axes, present):
+        means = [r["mean"].get(m, np.nan) for r in rows]
+        stds = [r["std"].get(m, 0.0) for r in rows]
+        colors = ["#1f4e79" if r["key"] == highlight else "#7aa6d6" for r in rows]
+        ax.bar(range(len(rows)), means, yerr=stds, capsize=3, color=colors)
+        lo = np.nanmin(np.asarray(means) - np.asarray(stds)) if np.isfinite(means).any() else 0.0
+        hi = np.nanmax(np.asarray(means) + np.asarray(stds)) if np.isfinite(means).any() else 1.0
+        pad = max(0.02, 0.15 * (hi - lo))
+        ax.set_ylim(max(0.0, lo - pad), hi + pad)
+        ax.set_xticks(range(len(rows)), names, fontsize=7)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    seeds = sorted({r["seeds"] for r in rows})
+    fig.suptitle(f"{title}  (mean ± std over {'/'.join(map(str, seeds))} seeds)" if title else
+                 f"mean ± std over {'/'.join(map(str, seeds))} seeds", fontsize=10)
+    return fig
+
+
+def scale_sweep_figure(series: Mapping[str, Sequence[Mapping]], metrics: Mapping[str, str],
+                       title: str = "Detection and localization as anomalies shrink") -> Figure:
+    """The anomaly-scale sweep: per method a line through ``(x, mean ± std)`` points, one panel per
+    metric; ``series[method]`` is a list of ``{"x", "mean": {metric: v}, "std": {metric: v}}`` with
+    ``x`` the median anomaly area in percent of the frame (log axis)."""
+    fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    markers = "osd^v<>"
+    for ax, (m, label) in zip(axes, metrics.items()):
+        for i, (name, pts) in enumerate(series.items()):
+            pts = sorted((p for p in pts if m in p["mean"]), key=lambda p: p["x"])
+            if not pts:
+                continue
+            ax.errorbar([p["x"] for p in pts], [p["mean"][m] for p in pts], yerr=[p["std"].get(m, 0.0) for p in pts],
+                        marker=markers[i % len(markers)], capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("median anomaly area (% of the frame, test split)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return fig

@@ -81,6 +81,10 @@ def test_notebook_conventions(path):
             f"{path.name}: absolute path in a cell"
     checked = sum(CHECK_MARK in c.source for c in nb.cells if c.cell_type == "code")
     assert checked <= 3
+    # what the step reads is declared for the pipeline's fingerprints, and said in words
+    needs = nb.metadata.get("stprompt", {}).get("needs")
+    assert isinstance(needs, list) and all((path.parent / f"{n}.ipynb").is_file() for n in needs)
+    assert "Needs:" in first.source and all(n in first.source for n in needs)
 
 
 def test_strip_keeps_only_checked_cells():

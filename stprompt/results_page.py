@@ -1,0 +1,360 @@
+"""The results page (``06_report``): every table and figure of a profile gathered into one folder
+(``figures/`` for the default benchmark) with a ``README.md`` that says what each shows.
+
+Inputs, all written by the earlier steps of the profile:
+
+- ``<run_dir>/tables/<name>.{md,csv,tex}`` and ``<run_dir>/figures/<name>.png`` (00–05);
+- ``<run_dir>/metrics.json`` (the headline numbers);
+- the profile's ablation grids (``<run_dir>/ablations/<grid>/``, :mod:`stprompt.ablate`).
+
+Outputs in ``out_dir``: the PNGs (re-encoded with a 256-colour palette and at most ``max_width``
+pixels wide, so the committed folder stays small), ``tables/<name>.{md,csv,tex}``, one table and
+one bar chart per ablation grid, the anomaly-scale sweep figure, the paper-vs-SynthVAD table and
+``README.md``. The paper's numbers (:data:`PAPER_NUMBERS`, PAPER.md) are on real data with a
+ViT-B/16 CLIP; SynthVAD numbers come from the in-project synthetic benchmark and tiny CLIP, and
+the page labels each as such. Every sentence that states a result is generated from the numbers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .io import atomic_path, read_json, resolve, write_text
+
+#: The paper's reported numbers (PAPER.md, "Benchmarks and reported numbers"): real datasets.
+PAPER_NUMBERS: dict[str, dict[str, dict[str, float]]] = {
+    "UCF-Crime": {"frame AUC": {"STPrompt": 88.08, "VadCLIP": 88.02},
+                  "TIoU": {"STPrompt": 23.90, "VadCLIP": 22.05, "Sultani MIL": 16.82}},
+    "ShanghaiTech": {"frame AUC": {"STPrompt": 97.81}},
+    "UBnormal": {"frame AUC": {"STPrompt": 63.98, "OVVAD": 62.94, "VadCLIP": 62.32}},
+}
+
+#: One sentence per table of the pipeline: what it shows.
+TABLE_NOTES = {
+    "main_results": "Frame-level detection on the test split: every method trained with video-level labels only, "
+                    "its epoch selected on validation; the oracle is trained with frame labels and bounds what "
+                    "the features allow.",
+    "per_class_auc": "Frame AUC per anomaly class (that class's anomalous test videos with every normal test video), "
+                     "first seed.",
+    "training_runs": "Every training run: the epoch selected on validation and its validation score.",
+    "localization": "Spatial localization on the test split with STPrompt's temporal scores and θ chosen on "
+                    "validation: the training-free spatial stream against bare class names as queries and "
+                    "appearance-free boxes (largest motion, whole frame, random window).",
+    "dataset_summary": "The generated data: videos, snippets and annotated anomalous frames per split and class "
+                       "(training videos carry video labels only).",
+    "zero_shot": "The tiny CLIP pretrained by 00_pretrain_vlm: zero-shot accuracy on held-out captioned images "
+                 "(which category; is the crop anomalous?).",
+    "motion_overlap": "Does the motion prior point at the anomaly? How often SA2's top-K windows by motion overlap "
+                      "the anomaly box, against K windows at random.",
+}
+
+FIGURE_NOTES = {
+    "roc": "ROC curves of every method on the test frames (first seed).",
+    "score_curves": "Frame scores along test videos, ground truth shaded.",
+    "training_curves": "Training loss and validation score per epoch; selected epochs marked.",
+    "localization_examples": "Spatial stream on test frames: predicted box (solid), ground truth (dashed), "
+                             "window scores as colour; failures included.",
+    "tiou_theta": "TIoU against the temporal threshold θ on validation and test; θ chosen on validation marked.",
+    "sample_frames": "Sample frames of every class with their anomaly boxes.",
+    "anomaly_area": "Distribution of anomaly box area over annotated frames.",
+    "motion_windows": "The motion prior on sample snippets and the top-K windows SA2 keeps.",
+    "zero_shot_examples": "Zero-shot predictions of the tiny CLIP on held-out images.",
+    "pretrain_loss": "Contrastive loss of the tiny CLIP during pretraining.",
+}
+
+#: Order of the sections of the page (names not listed come after, alphabetically).
+TABLE_ORDER = ["main_results", "per_class_auc", "training_runs", "localization", "dataset_summary",
+               "zero_shot", "motion_overlap"]
+FIGURE_ORDER = ["roc", "score_curves", "training_curves", "localization_examples", "tiou_theta",
+                "sample_frames", "anomaly_area", "motion_windows", "zero_shot_examples", "pretrain_loss"]
+
+#: Metrics drawn in the ablation bar charts (key -> axis label).
+ABLATION_PLOT_METRICS = {"auc_micro": "frame AUC", "tiou": "TIoU"}
+
+SCALE_GRID = "anomaly_scale"  # the grid whose points make the anomaly-scale sweep figure
+
+
+def export_png(src: str | Path, dst: str | Path, max_width: int = 1400) -> Path:
+    """Copy a PNG, downscaled to ``max_width`` pixels and re-encoded with an adaptive 256-colour
+    palette (figures are flat colour; this keeps committed files a fraction of their size)."""
+    from PIL import Image
+
+    dst = resolve(dst)
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        if im.width > max_width:
+            im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
+        pal = im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        with atomic_path(dst) as tmp:
+            pal.save(tmp, format="PNG", optimize=True)
+    return dst
+
+
+def _ordered(names: Sequence[str], order: Sequence[str]) -> list[str]:
+    return [n for n in order if n in names] + sorted(n for n in names if n not in order)
+
+
+def _pm(mean: Mapping[str, float], std: Mapping[str, float], m: str, scale: float = 1.0, digits: int = 3) -> str:
+    if m not in mean:
+        return "—"
+    return f"{mean[m] * scale:.{digits}f} ± {std.get(m, 0.0) * scale:.{digits}f}"
+
+
+# --------------------------------------------------------------------------------------------
+# Ablation grids
+# --------------------------------------------------------------------------------------------
+
+def collect_grids(entries: Sequence[str], profile: Any) -> list[dict[str, Any]]:
+    """For each grid of the profile (``ablations`` entries): the grid, its aggregated rows
+    (:func:`stprompt.ablate.aggregate`), its output folder and the key of the row that matches the
+    profile's own configuration (the *default*), if any."""
+    from .ablate import aggregate, load_grid, plan
+    from .pipeline import grid_path, notebook_defaults
+
+    out = []
+    for entry in entries:
+        grid = load_grid(grid_path(entry, f"profile {profile.name}"))
+        points, notebook, out_dir = plan(grid, grid.source, profile)
+        base = {**notebook_defaults(notebook), **profile.notebook_params(grid.notebook), **grid.params}
+        rows = aggregate(points, out_dir)
+        default = next((r["key"] for r in rows if r["switches"] and
+                        all(base.get(k) == v for k, v in r["switches"].items())), None)
+        out.append({"grid": grid, "rows": rows, "out_dir": out_dir, "default": default})
+    return out
+
+
+def grid_finding(rows: Sequence[Mapping], default: str | None, metric: str = "auc_micro",
+                 label: str = "frame AUC") -> str:
+    """One generated sentence: the best and worst configuration by ``metric`` and the default's
+    value, with a caution when the spread is within the seeds' noise."""
+    done = [r for r in rows if metric in r["mean"]]
+    if not done:
+        return ""
+    best = max(done, key=lambda r: r["mean"][metric])
+    worst = min(done, key=lambda r: r["mean"][metric])
+    text = f"{label}: best `{best['key']}` {_pm(best['mean'], best['std'], metric)}"
+    if worst is not best:
+        text += f", lowest `{worst['key']}` {_pm(worst['mean'], worst['std'], metric)}"
+    d = next((r for r in done if r["key"] == default), None)
+    if d is not None and d is not best:
+        text += f"; the default `{d['key']}` {_pm(d['mean'], d['std'], metric)}"
+    gap = best["mean"][metric] - worst["mean"][metric]
+    noise = max(best["std"].get(metric, 0.0), worst["std"].get(metric, 0.0))
+    if worst is not best and gap <= noise:
+        text += " — the spread is within one seed std, so these differ by no more than noise"
+    return text + "."
+
+
+def scale_series(rows: Sequence[Mapping]) -> dict[str, list[dict]]:
+    """The anomaly-scale grid's rows as figure series: per method, ``x`` = mean over seeds of the
+    median anomaly area (% of the frame) of its test split."""
+    series: dict[str, list[dict]] = {}
+    names = {"stprompt": "STPrompt", "vadclip": "VadCLIP-style (whole-frame boxes)"}
+    for r in rows:
+        if "median_area_pct" not in r["mean"]:
+            continue
+        method = r["switches"].get("method", "stprompt")
+        series.setdefault(names.get(method, method), []).append(
+            {"x": r["mean"]["median_area_pct"], "mean": r["mean"], "std": r["std"],
+             "range": r["switches"].get("anomaly_area")})
+    return series
+
+
+def scale_table(series: Mapping[str, Sequence[Mapping]]) -> list[dict]:
+    rows = []
+    for name, pts in series.items():
+        for p in sorted(pts, key=lambda p: p["x"]):
+            rows.append({"method": name, "anomaly area range": "–".join(f"{a:g}" for a in p["range"] or []),
+                         "median area (%)": f"{p['x']:.2f}",
+                         "frame AUC": _pm(p["mean"], p["std"], "auc_micro"),
+                         "TIoU": _pm(p["mean"], p["std"], "tiou")})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# The paper side by side
+# --------------------------------------------------------------------------------------------
+
+def paper_comparison(metrics: Mapping[str, Any], scale: Mapping[str, Sequence[Mapping]] | None = None,
+                     profile_range: Sequence[float] | None = None) -> list[dict]:
+    """Rows ``measure | method | paper (UCF-Crime, real) | SynthVAD (synthetic, this run)``, in
+    percent. SynthVAD frame AUC from ``metrics.json`` (section ``detection``), STPrompt TIoU from
+    ``localization``; the VadCLIP-style TIoU from the anomaly-scale sweep at the profile's own
+    anomaly range, when that grid ran."""
+    det = metrics.get("detection", {}).get("per_method_mean", {})
+    loc = metrics.get("localization", {}).get("per_localizer_mean", {})
+    paper = PAPER_NUMBERS["UCF-Crime"]
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{100 * v:.1f}"
+
+    vad_tiou = None
+    for name, pts in (scale or {}).items():
+        if name.startswith("VadCLIP"):
+            for p in pts:
+                if profile_range is not None and [float(a) for a in p["range"] or []] == [float(a) for a in profile_range]:
+                    vad_tiou = p["mean"].get("tiou")
+    rows = [
+        {"measure": "frame AUC", "method": "STPrompt", "paper: UCF-Crime (real)": f"{paper['frame AUC']['STPrompt']:.2f}",
+         "SynthVAD (synthetic, this run)": pct(det.get("stprompt", {}).get("auc_micro"))},
+        {"measure": "frame AUC", "method": "VadCLIP (ours: VadCLIP-style)", "paper: UCF-Crime (real)":
+         f"{paper['frame AUC']['VadCLIP']:.2f}", "SynthVAD (synthetic, this run)": pct(det.get("vadclip", {}).get("auc_micro"))},
+        {"measure": "frame AUC", "method": "Sultani MIL", "paper: UCF-Crime (real)": "—",
+         "SynthVAD (synthetic, this run)": pct(det.get("mil", {}).get("auc_micro"))},
+        {"measure": "TIoU", "method": "STPrompt", "paper: UCF-Crime (real)": f"{paper['TIoU']['STPrompt']:.2f}",
+         "SynthVAD (synthetic, this run)": pct(loc.get("stprompt", {}).get("tiou"))},
+        {"measure": "TIoU", "method": "VadCLIP (ours: whole-frame boxes)", "paper: UCF-Crime (real)":
+         f"{paper['TIoU']['VadCLIP']:.2f}", "SynthVAD (synthetic, this run)": pct(vad_tiou)},
+        {"measure": "TIoU", "method": "Sultani MIL", "paper: UCF-Crime (real)": f"{paper['TIoU']['Sultani MIL']:.2f}",
+         "SynthVAD (synthetic, this run)": "—"},
+    ]
+    return rows
+
+
+def paper_other_datasets() -> list[dict]:
+    rows = []
+    for ds in ("ShanghaiTech", "UBnormal"):
+        for method, v in PAPER_NUMBERS[ds]["frame AUC"].items():
+            rows.append({"dataset (real)": ds, "method": method, "paper: frame AUC": f"{v:.2f}"})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------
+
+def build_results_page(run_dir: str | Path, out_dir: str | Path, profile: Any,
+                       ablations: Sequence[str] = (), max_width: int = 1400) -> dict[str, Any]:
+    """Gather every table and figure of ``run_dir`` into ``out_dir`` and write ``README.md`` (see
+    the module docstring). Returns ``{"tables": [...], "figures": [...], "grids": [...], "page": path}``."""
+    from . import viz
+    from .report import table_csv, table_latex, table_markdown
+
+    run_dir, out_dir = resolve(run_dir), resolve(out_dir)
+    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
+    tables = _ordered([p.stem for p in (run_dir / "tables").glob("*.md")], TABLE_ORDER)
+    figures = _ordered([p.stem for p in (run_dir / "figures").glob("*.png")], FIGURE_ORDER)
+    for name in tables:
+        for ext in ("md", "csv", "tex"):
+            src = run_dir / "tables" / f"{name}.{ext}"
+            if src.is_file():
+                with atomic_path(out_dir / "tables" / src.name) as tmp:
+                    shutil.copyfile(src, tmp)
+    for name in figures:
+        export_png(run_dir / "figures" / f"{name}.png", out_dir / f"{name}.png", max_width)
+
+    def save_fig(fig: Any, name: str) -> None:
+        with atomic_path(out_dir / f"{name}.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        export_png(out_dir / f"{name}.png", out_dir / f"{name}.png", max_width)
+        figures.append(name)
+
+    def save_tab(rows: list[dict], name: str, caption: str) -> None:
+        write_text(out_dir / "tables" / f"{name}.md", table_markdown(rows))
+        write_text(out_dir / "tables" / f"{name}.csv", table_csv(rows))
+        write_text(out_dir / "tables" / f"{name}.tex", table_latex(rows, caption=caption))
+        tables.append(name)
+
+    grids = collect_grids(ablations, profile) if ablations else []
+    sections: list[str] = []
+    series: dict[str, list[dict]] = {}
+    for g in grids:
+        name = g["grid"].name
+        summary = g["out_dir"] / "summary.md"
+        if not any(r["seeds"] for r in g["rows"]):
+            continue
+        for ext in ("md", "csv", "tex"):
+            src = g["out_dir"] / f"summary.{ext}"
+            if src.is_file():
+                with atomic_path(out_dir / "tables" / f"ablation_{name}.{ext}") as tmp:
+                    shutil.copyfile(src, tmp)
+        tables.append(f"ablation_{name}")
+        if name == SCALE_GRID:
+            series = scale_series(g["rows"])
+            if series:
+                save_fig(viz.scale_sweep_figure(series, {k: v for k, v in ABLATION_PLOT_METRICS.items()
+                                                         if any(k in p["mean"] for s in series.values() for p in s)},
+                                                title="SynthVAD: STPrompt vs VadCLIP-style as anomalies shrink "
+                                                      "(mean ± std over seeds)"), "anomaly_scale")
+                save_tab(scale_table(series), "anomaly_scale", "Anomaly-scale sweep (SynthVAD)")
+            continue
+        save_fig(viz.ablation_bars(g["rows"], ABLATION_PLOT_METRICS, title=g["grid"].description,
+                                   highlight=g["default"]), f"ablation_{name}")
+        findings = [grid_finding(g["rows"], g["default"], m, label) for m, label in ABLATION_PLOT_METRICS.items()]
+        sections.append("\n".join([
+            f"### {g['grid'].description or name}", "",
+            f"Grid `params/ablations/{name}.yaml`"
+            + (f"; the profile's own configuration is `{g['default']}`." if g["default"] else "."),
+            " ".join(f for f in findings if f), "",
+            summary.read_text().strip() if summary.is_file() else "", "",
+            f"![ablation {name}](ablation_{name}.png)", ""]))
+
+    profile_range = profile.params.get("01_data_prep", {}).get("anomaly_area")
+    save_tab(paper_comparison(metrics, series, profile_range), "paper_vs_synthvad",
+             "The paper (UCF-Crime, real data) beside SynthVAD (synthetic), in percent")
+    page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series, grids)
+    return {"tables": tables, "figures": figures, "grids": [g["grid"].name for g in grids], "page": page}
+
+
+def _table_md(out_dir: Path, name: str) -> str:
+    path = out_dir / "tables" / f"{name}.md"
+    return path.read_text().strip() if path.is_file() else ""
+
+
+def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any], tables: list[str],
+          figures: list[str], sections: list[str], series: Mapping[str, Sequence[Mapping]],
+          grids: Sequence[Mapping]) -> Path:
+    from .report import table_markdown
+
+    data = metrics.get("data", {})
+    lines = [
+        f"# Results: {profile.description or profile.name}",
+        "",
+        f"Regenerated by `stprompt reproduce --profile {profile.name}` (`make reproduce` for the default benchmark) "
+        f"from `{profile.source and Path(profile.source).name or profile.name}`; run folder `{run_dir.name}`. "
+        "**Every number on this page is synthetic**: SynthVAD, the in-project generated benchmark, with the "
+        "in-project tiny CLIP. Numbers marked *paper* are the paper's, on real data (UCF-Crime, ShanghaiTech, "
+        "UBnormal) with a ViT-B/16 CLIP; they are shown for orientation, not as targets SynthVAD should reach.",
+        "",
+    ]
+    if data:
+        lines += [f"Data: {sum(data.get('videos', {}).values())} videos "
+                  f"({', '.join(f'{k} {v}' for k, v in data.get('videos', {}).items())}), median anomaly area "
+                  f"{data.get('median_anomaly_area_pct', '?')}% of the frame. Seeds: "
+                  f"{metrics.get('detection', {}).get('seeds', '?')}; mean ± std over seeds (sample std).", ""]
+    lines += ["## The paper side by side", "",
+              "Frame AUC and TIoU in percent. Left: the paper's numbers on UCF-Crime (real). Right: this run on "
+              "SynthVAD (synthetic). The VadCLIP row on SynthVAD is our VadCLIP-style baseline (its TIoU uses "
+              "whole-frame boxes, as for any temporal-only method).", "",
+              _table_md(out_dir, "paper_vs_synthvad"), "",
+              "Other datasets in the paper (real data; not run here, see the README for the real-data route):", "",
+              table_markdown(paper_other_datasets()), ""]
+    for name in [n for n in tables if n in TABLE_NOTES]:
+        lines += [f"## {name.replace('_', ' ').capitalize()}", "", TABLE_NOTES[name], "", _table_md(out_dir, name), ""]
+        for fig in {"main_results": ["roc", "score_curves"], "training_runs": ["training_curves"],
+                    "localization": ["localization_examples", "tiou_theta"],
+                    "dataset_summary": ["sample_frames", "anomaly_area"], "zero_shot": ["zero_shot_examples", "pretrain_loss"],
+                    "motion_overlap": ["motion_windows"]}.get(name, []):
+            if fig in figures:
+                lines += [f"![{fig}]({fig}.png)", "", f"*{FIGURE_NOTES.get(fig, fig)}*", ""]
+    if series:
+        lines += ["## Anomaly-scale sweep", "",
+                  "The paper's thesis: global frame features drown small anomalies. SynthVAD is regenerated with "
+                  "smaller and larger anomalies and STPrompt and the VadCLIP-style baseline are trained and tested "
+                  "on each (x: median box area of the annotated test frames).", "",
+                  _table_md(out_dir, "anomaly_scale"), "", "![anomaly scale](anomaly_scale.png)", ""]
+    if sections:
+        lines += ["## Ablations", "",
+                  "One table per grid (`stprompt ablate params/ablations/<grid>.yaml`), mean ± std over seeds; "
+                  "models are selected on validation, numbers are on test. Sentences are generated from the "
+                  "numbers.", ""] + sections
+    shown = {f for line in lines for f in figures if f"({f}.png)" in line}
+    rest = [f for f in figures if f not in shown]
+    if rest:
+        lines += ["## Other figures", ""] + [f"![{f}]({f}.png)\n\n*{FIGURE_NOTES.get(f, f)}*\n" for f in rest]
+    lines += ["## Files", "",
+              "Tables as Markdown, CSV and LaTeX in `tables/`: " + ", ".join(f"`{t}`" for t in tables) + ".", ""]
+    return write_text(out_dir / "README.md", "\n".join(lines))

@@ -1,0 +1,81 @@
+"""The results page's pieces: generated sentences, the paper table, the sweep series, PNG export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stprompt.results_page import (PAPER_NUMBERS, export_png, grid_finding, paper_comparison, scale_series,
+                                   scale_table)
+
+
+def _row(key, mean, std, seeds=3, **switches):
+    return {"key": key, "switches": switches, "seeds": seeds, "mean": mean, "std": std}
+
+
+def test_grid_finding_names_best_worst_default_and_noise():
+    rows = [_row("sa2=true", {"auc_micro": 0.70}, {"auc_micro": 0.01}, sa2=True),
+            _row("sa2=false", {"auc_micro": 0.60}, {"auc_micro": 0.02}, sa2=False)]
+    text = grid_finding(rows, "sa2=true")
+    assert text == "frame AUC: best `sa2=true` 0.700 ± 0.010, lowest `sa2=false` 0.600 ± 0.020."
+    noisy = [_row("a=1", {"auc_micro": 0.65}, {"auc_micro": 0.05}), _row("a=2", {"auc_micro": 0.62}, {"auc_micro": 0.04})]
+    assert "within one seed std" in grid_finding(noisy, "a=2") and "the default `a=2` 0.620" in grid_finding(noisy, "a=2")
+    assert grid_finding(rows, None, "tiou", "TIoU") == ""  # no row measured it
+
+
+def test_paper_comparison_marks_sources_and_takes_the_sweep_at_the_profile_range():
+    metrics = {"detection": {"per_method_mean": {"stprompt": {"auc_micro": 0.671}, "vadclip": {"auc_micro": 0.555}}},
+               "localization": {"per_localizer_mean": {"stprompt": {"tiou": 0.082}}}}
+    series = {"VadCLIP-style (whole-frame boxes)": [{"x": 3.0, "range": [0.01, 0.06], "mean": {"tiou": 0.019}, "std": {}},
+                                                    {"x": 0.5, "range": [0.0025, 0.01], "mean": {"tiou": 0.002}, "std": {}}]}
+    rows = paper_comparison(metrics, series, [0.01, 0.06])
+    by = {(r["measure"], r["method"].split(" ")[0]): r for r in rows}
+    assert by[("frame AUC", "STPrompt")]["paper: UCF-Crime (real)"] == "88.08"
+    assert by[("frame AUC", "STPrompt")]["SynthVAD (synthetic, this run)"] == "67.1"
+    assert by[("TIoU", "VadCLIP")]["SynthVAD (synthetic, this run)"] == "1.9"
+    assert by[("TIoU", "Sultani")]["SynthVAD (synthetic, this run)"] == "—"
+    assert PAPER_NUMBERS["UCF-Crime"]["TIoU"]["STPrompt"] == 23.90
+
+
+def test_scale_series_groups_by_method_with_the_measured_area():
+    rows = [_row("a", {"auc_micro": 0.6, "median_area_pct": 0.5}, {"auc_micro": 0.1}, anomaly_area=[0.0025, 0.01], method="stprompt"),
+            _row("b", {"auc_micro": 0.5, "median_area_pct": 0.5}, {"auc_micro": 0.1}, anomaly_area=[0.0025, 0.01], method="vadclip"),
+            _row("c", {"auc_micro": 0.7, "median_area_pct": 3.1}, {"auc_micro": 0.1}, anomaly_area=[0.01, 0.06], method="stprompt"),
+            _row("d", {}, {}, seeds=0, anomaly_area=[0.06, 0.24], method="stprompt")]  # not run yet
+    series = scale_series(rows)
+    assert [p["x"] for p in series["STPrompt"]] == [0.5, 3.1] and len(series["VadCLIP-style (whole-frame boxes)"]) == 1
+    table = scale_table(series)
+    assert table[0] == {"method": "STPrompt", "anomaly area range": "0.0025–0.01", "median area (%)": "0.50",
+                        "frame AUC": "0.600 ± 0.100", "TIoU": "—"}
+
+
+def test_export_png_downscales_and_keeps_the_picture(tmp_path):
+    from PIL import Image
+
+    img = np.zeros((300, 2000, 3), np.uint8)
+    img[:, 1000:] = (200, 30, 30)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    out = export_png(tmp_path / "a.png", tmp_path / "b.png", max_width=500)
+    with Image.open(out) as im:
+        assert im.size == (500, 75) and im.mode == "P"
+        rgb = np.asarray(im.convert("RGB"))
+    assert tuple(rgb[10, 400]) == (200, 30, 30) and tuple(rgb[10, 50]) == (0, 0, 0)
+
+
+def test_ablation_and_sweep_figures_draw_error_bars():
+    from stprompt import viz
+
+    rows = [_row("k=1", {"auc_micro": 0.6, "tiou": 0.05}, {"auc_micro": 0.02, "tiou": 0.01}),
+            _row("k=3", {"auc_micro": 0.7, "tiou": 0.08}, {"auc_micro": 0.03, "tiou": 0.01})]
+    fig = viz.ablation_bars(rows, {"auc_micro": "frame AUC", "tiou": "TIoU", "rbdc": "RBDC"}, highlight="k=3")
+    assert len(fig.axes) == 2  # RBDC measured by no row: no panel
+    from matplotlib.container import ErrorbarContainer
+
+    bars = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 1 and len(bars[0].lines[2][0].get_segments()) == 2  # one error bar per configuration
+    fig = viz.scale_sweep_figure({"STPrompt": [{"x": 0.5, "mean": {"auc_micro": 0.6}, "std": {"auc_micro": 0.1}},
+                                               {"x": 3.0, "mean": {"auc_micro": 0.7}, "std": {"auc_micro": 0.1}}]},
+                                 {"auc_micro": "frame AUC"})
+    assert fig.axes[0].get_xscale() == "log"
+    with pytest.raises(KeyError):
+        viz.scale_sweep_figure({"x": [{"mean": {"auc_micro": 1}}]}, {"auc_micro": "frame AUC"})
