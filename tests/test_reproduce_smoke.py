@@ -1,0 +1,66 @@
+"""End to end: the smoke profile (every notebook 00-06 with its smoke parameters and the smoke
+ablation grid) through `stprompt reproduce` in a temporary run folder, as `make reproduce` runs the
+default benchmark: what it writes, that a rerun skips everything, and that a parameter change reruns
+only the steps that read it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stprompt.pipeline import reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _profile(tmp_path: Path, box_mode: str = "best") -> Path:
+    prof = yaml.safe_load((ROOT / "params" / "smoke" / "profile.yaml").read_text())
+    grid = yaml.safe_load((ROOT / "params" / "ablations" / "smoke.yaml").read_text())
+    grid["profile"] = str(tmp_path / "smoke_e2e.yaml")
+    (tmp_path / "smoke_grid.yaml").write_text(yaml.safe_dump(grid))
+    prof.update(name="smoke_e2e", run_dir=str(tmp_path / "run"), ablations=[str(tmp_path / "smoke_grid.yaml")],
+                params={"05_localization": {"box_mode": box_mode}, "06_report": {"out_dir": str(tmp_path / "page")}})
+    path = tmp_path / "smoke_e2e.yaml"
+    path.write_text(yaml.safe_dump(prof))
+    return path
+
+
+@pytest.mark.slow
+def test_smoke_profile_end_to_end_then_cached_then_one_change(tmp_path):
+    lines: list[str] = []
+    results = reproduce(str(_profile(tmp_path)), echo=lines.append, html=False)
+    assert [r.name for r in results] == ["00_pretrain_vlm", "01_data_prep", "02_train", "03_evaluate",
+                                         "04_ablations", "05_localization", "06_report"]
+    assert all(r.status == "ran" for r in results)
+    # the grid ran right after 04 and before 05, every point finished
+    order = [i for i, line in enumerate(lines) if line.startswith(("[5/7] 04_ablations: done", "grid smoke_grid",
+                                                                    "[6/7] 05_localization: running"))]
+    assert len(order) == 3 and order == sorted(order)
+    run = tmp_path / "run"
+    summary = (run / "ablations" / "smoke_grid" / "summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 5 and all(",1," in row for row in summary[1:])  # 5 points, 1 seed each
+    # variants were made once each: tokens features, the anomaly-range data and its features
+    assert (run / "data" / "synthvad_area-0.05-0.2" / "meta.json").is_file()
+    assert any(p.name.startswith("synthvad@") for p in (run / "features").iterdir())
+    # the results page: every table and the grid, the paper marked as such
+    page = tmp_path / "page"
+    text = (page / "README.md").read_text()
+    assert "## Ablations" in text and "ablation_smoke_grid.png" in text and "*paper*" in text
+    for name in ("main_results", "localization", "paper_vs_synthvad", "ablation_smoke_grid"):
+        assert (page / "tables" / f"{name}.md").is_file() and (page / "tables" / f"{name}.tex").is_file()
+    assert (page / "ablation_smoke_grid.png").is_file() and (page / "roc.png").is_file()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"data", "detection", "localization"} <= set(metrics)
+
+    # nothing changed: every step skipped, no grid point run
+    lines = []
+    results = reproduce(str(_profile(tmp_path)), echo=lines.append, html=False)
+    assert all(r.status == "skipped" for r in results)
+    assert not any("done in" in line for line in lines)
+
+    # a localization parameter: only 05 and the report rerun
+    results = reproduce(str(_profile(tmp_path, box_mode="union")), echo=lambda _: None, html=False)
+    assert [r.name for r in results if r.status == "ran"] == ["05_localization", "06_report"]
