@@ -1,6 +1,6 @@
 """Benchmark training and inference of every method on SynthVAD-shaped features.
 
-    python benchmarks/bench_train.py [--videos 180] [--snippets 20] [--dim 128] [--save]
+    python benchmarks/bench_train.py [--videos 180] [--snippets 20] [--dim 128] [--device cpu] [--save]
 
 Random features with the default benchmark's shapes (3x4 windows, D = 128 for the tiny CLIP;
 ``--dim 512 --clip ViT-B-16`` for the real route's shapes) are written to a temporary folder and
@@ -55,10 +55,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--clip", default="tiny_clip", help="CLIP whose text tower the A-branch uses")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--methods", nargs="+", default=["stprompt", "vadclip", "mil", "zeroshot", "oracle"])
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--save", action="store_true")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
-    clip, info = vlm.build_clip(vlm.ClipSpec(args.clip))
+    clip, info = vlm.build_clip(vlm.ClipSpec(args.clip, device=args.device))
     if info.embed_dim != args.dim:
         raise SystemExit(f"--dim {args.dim} does not match {args.clip}'s embedding size {info.embed_dim}")
     results = {}
@@ -70,7 +71,7 @@ def main(argv=None) -> dict:
                 it.snippet_labels[2:4] = 1
         cfg = TrainConfig(batch_size=16)
         for method in args.methods:
-            model = build_model(ModelConfig(method=method), clip, CLASSES, args.dim)
+            model = build_model(ModelConfig(method=method), clip, CLASSES, args.dim).to(args.device)
             params = [p for p in model.parameters() if p.requires_grad]
             epoch_s = None
             if model.requires_training and params:
@@ -81,29 +82,34 @@ def main(argv=None) -> dict:
                     t0 = time.perf_counter()
                     model.train()
                     for idx in _batches(data, cfg, rng):
-                        batch = collate([data.items[i] for i in idx], max_len=cfg.max_len,
+                        batch = collate([data.items[i] for i in idx], args.device, max_len=cfg.max_len,
                                         with_frame_labels=model.uses_frame_labels)
                         loss, _ = model.loss(batch, model(batch))
                         opt.zero_grad()
                         loss.backward()
                         opt.step()
+                    if args.device.startswith("cuda"):
+                        torch.cuda.synchronize()
                     times.append(time.perf_counter() - t0)
                 epoch_s = float(np.median(times))
             t0 = time.perf_counter()
-            predict(model, data)
+            predict(model, data, device=args.device)
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
             infer = time.perf_counter() - t0
             results[method] = {"trainable_params": sum(p.numel() for p in params),
                                "seconds_per_epoch": None if epoch_s is None else round(epoch_s, 3),
                                "inference_snippets_per_s": round(args.videos * args.snippets / infer, 1)}
             print(method, results[method], file=sys.stderr)
     record = {"videos": args.videos, "snippets_per_video": args.snippets, "dim": args.dim, "clip": args.clip,
+              "device": args.device, "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
               "windows": 12, "batch_size": 16, "methods": results, "cpu_count": os.cpu_count(),
               "torch_threads": torch.get_num_threads(), "load_avg_1min": round(os.getloadavg()[0], 2)}
     print(json.dumps(record, indent=2))
     if args.save:
         from plots import save_result
 
-        save_result("bench_train", record, {m: r["seconds_per_epoch"] or 0.0 for m, r in results.items()},
+        save_result("bench_train" if args.device == "cpu" else f"bench_train_{args.clip}_{args.device}", record, {m: r["seconds_per_epoch"] or 0.0 for m, r in results.items()},
                     "seconds per training epoch",
                     f"Training on {args.videos} videos x {args.snippets} snippets, {os.cpu_count()} CPU cores",
                     "inference snippets/s: " + ", ".join(
