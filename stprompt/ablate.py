@@ -70,6 +70,8 @@ class Point:
 
 
 def _label(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(_label(v) for v in value) or "none"  # [0.01, 0.06] -> "0.01-0.06"
     text = str(value).lower() if isinstance(value, bool) else str(value)
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text)
 
