@@ -113,8 +113,8 @@ def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None
                 source: str = "") -> tuple[list[Point], Path, Path]:
     """The points of ``grid`` under ``profile``; ``upstream`` (the fingerprints of the steps the
     grid's notebook needs) goes into every point's fingerprint, so new data reruns the grid."""
-    from .pipeline import library_hash, notebook_defaults, notebook_parameters, notebook_source_hash, \
-        parse_type_hint
+    from .pipeline import library_hash, notebook_defaults, notebook_modules, notebook_parameters, \
+        notebook_source_hash, parse_type_hint
 
     source = source or grid.source or grid.name
     prof = profile if profile is not None else _load_profile(grid, source)
@@ -133,7 +133,7 @@ def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None
         if key not in declared:
             raise ConfigError(unknown_key_message(f"{source}: key '{key}' (notebook {notebook.name})",
                                                   key, declared))
-    nb_hash, lib = notebook_source_hash(notebook), lib or library_hash()
+    nb_hash, lib = notebook_source_hash(notebook), lib or library_hash(notebook_modules(notebook))
     keys = list(grid.grid)
     combos = [dict(zip(keys, combo)) for combo in itertools.product(*(grid.grid[k] for k in keys))] \
         if keys else []

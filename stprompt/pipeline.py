@@ -11,7 +11,8 @@ Caching. A step's *fingerprint* hashes
 - the parameters it receives,
 - the fingerprints of the steps it *needs* (so a change upstream reruns everything downstream of
   it, and nothing else),
-- the source of the ``stprompt`` package (library code is part of what a notebook computes),
+- the source of the ``stprompt`` modules the notebook imports, directly or through other
+  modules (library code is part of what a notebook computes; :func:`notebook_modules`),
 - the fingerprints of the points of the ablation grids attached to it (below).
 
 What a step needs is written in its notebook's metadata, ``{"stprompt": {"needs": [steps]}}``
@@ -131,13 +132,95 @@ def notebook_source_hash(path: Path) -> str:
     return stable_hash(cells)
 
 
-def library_hash() -> str:
-    """Hash of the package source (``.py``, configs, prompt files): library changes rerun steps."""
+def _module_file(name: str) -> Path | None:
+    """``stprompt.a.b`` → its file (``a/b.py`` or ``a/b/__init__.py``), None when not a module."""
+    parts = name.split(".")[1:]
+    base = PACKAGE_DIR.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(tree: Any, current: str | None = None, is_package: bool = False) -> set[str]:
+    """Package modules named by the imports anywhere in ``tree`` (lazy imports in functions too);
+    ``current`` is the importing module's dotted name, for relative imports."""
+    import ast
+
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == PACKAGE_DIR.name}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if current is None:
+                    continue
+                anchor = current.split(".")
+                anchor = anchor[:len(anchor) - node.level + (1 if is_package else 0)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base.split(".")[0] != PACKAGE_DIR.name:
+                continue
+            out.add(base)
+            out |= {f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}")}
+    return {m for m in out if _module_file(m)}
+
+
+def module_closure(modules: set[str]) -> set[str]:
+    """Every package module reachable by imports from ``modules`` (with the parent packages,
+    whose ``__init__`` runs on import)."""
+    import ast
+
+    seen: set[str] = set()
+    todo = [m for m in modules]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # importing a.b.c runs a, a.b and a.b.c
+            parent = ".".join(parts[:i])
+            if parent in seen or not _module_file(parent):
+                continue
+            seen.add(parent)
+            path = _module_file(parent)
+            tree = ast.parse(path.read_text(), str(path))
+            todo.extend(_imported_modules(tree, parent, path.name == "__init__.py"))
+    return seen
+
+
+def notebook_modules(path: Path) -> set[str]:
+    """The package modules a notebook's code cells import, and everything those import."""
+    import ast
+
+    nb = nbformat.read(str(path), as_version=4)
+    found: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics: read nothing from this cell
+            continue
+        found |= _imported_modules(tree)
+    return module_closure(found)
+
+
+def library_hash(modules: set[str] | None = None) -> str:
+    """Hash of the package source a step runs: the files of ``modules`` (default: every module)
+    and the package's data files (configs, prompt files). A change in a module that a notebook
+    does not import, directly or not, does not rerun it (editing the results page does not rerun
+    the ablation grids)."""
     h = hashlib.sha256()
     for p in sorted(PACKAGE_DIR.rglob("*")):
-        if p.is_file() and p.suffix in {".py", ".json", ".txt", ".yaml"} and "__pycache__" not in p.parts:
-            h.update(str(p.relative_to(PACKAGE_DIR)).encode())
-            h.update(file_hash(p).encode())
+        if not p.is_file() or "__pycache__" in p.parts or p.suffix not in {".py", ".json", ".txt", ".yaml"}:
+            continue
+        if p.suffix == ".py" and modules is not None:
+            rel = p.relative_to(PACKAGE_DIR).with_suffix("")
+            parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+            if ".".join((PACKAGE_DIR.name, *parts)) not in modules:
+                continue
+        h.update(str(p.relative_to(PACKAGE_DIR)).encode())
+        h.update(file_hash(p).encode())
     return h.hexdigest()[:16]
 
 
@@ -255,9 +338,9 @@ def fingerprint_steps(steps: list[Step], profile: Profile | None = None) -> list
     needed when steps carry ablation grids (their points are planned against it)."""
     from .ablate import plan_points
 
-    lib = library_hash()
     done: dict[str, str] = {}
     for step in steps:
+        lib = library_hash(notebook_modules(step.notebook))
         step.upstream = stable_hash([done[n] for n in step.needs]) if step.needs else ""
         points = [p.fingerprint for g in step.grids
                   for p in plan_points(g, profile, step.upstream, lib)[0]] if step.grids else []

@@ -226,3 +226,25 @@ def test_needs_must_name_earlier_steps(tmp_path):
     nbformat.write(nb, str(nb_path))
     with pytest.raises(ConfigError, match="names 00_nothing, which is no notebook"):
         validate_profile(load_profile(str(profile)))
+
+
+def test_a_step_hashes_only_the_library_modules_it_imports(tmp_path):
+    import nbformat
+
+    from stprompt.pipeline import library_hash, module_closure, notebook_modules
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    ablations = notebook_modules(root / "04_ablations.ipynb")
+    # what 04 runs, directly or through other modules, and not what only draws or reports
+    assert {"stprompt.train", "stprompt.model.sa2", "stprompt.variants", "stprompt.localize"} <= ablations
+    assert not {"stprompt.results_page", "stprompt.viz", "stprompt.pipeline"} & ablations
+    assert "stprompt.results_page" in notebook_modules(root / "06_report.ipynb")
+    # relative and lazy imports are followed; parent packages come along
+    assert {"stprompt", "stprompt.io", "stprompt.report"} <= module_closure({"stprompt.report"})
+    assert "stprompt.model.temporal" in module_closure({"stprompt.model"})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%matplotlib inline"),
+                                         nbformat.v4.new_code_cell("from stprompt import io\nimport numpy")])
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    assert notebook_modules(tmp_path / "x.ipynb") == {"stprompt", "stprompt.io"}
+    assert library_hash({"stprompt", "stprompt.io"}) != library_hash(ablations) != library_hash()
+    assert library_hash({"stprompt.io", "stprompt"}) == library_hash({"stprompt", "stprompt.io"})
