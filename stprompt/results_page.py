@@ -64,6 +64,11 @@ FIGURE_NOTES = {
     "pretrain_loss": "Contrastive loss of the tiny CLIP during pretraining.",
 }
 
+#: Section titles of the pipeline's tables.
+TABLE_TITLES = {"main_results": "Detection", "per_class_auc": "Detection per class", "training_runs": "Training runs",
+                "localization": "Localization", "dataset_summary": "The data", "zero_shot": "The tiny CLIP",
+                "motion_overlap": "The motion prior"}
+
 #: Order of the sections of the page (names not listed come after, alphabetically).
 TABLE_ORDER = ["main_results", "per_class_auc", "training_runs", "localization", "dataset_summary",
                "zero_shot", "motion_overlap"]
@@ -118,6 +123,11 @@ def collect_grids(entries: Sequence[str], profile: Any) -> list[dict[str, Any]]:
         grid = load_grid(grid_path(entry, f"profile {profile.name}"))
         points, notebook, out_dir = plan(grid, grid.source, profile)
         base = {**notebook_defaults(notebook), **profile.notebook_params(grid.notebook), **grid.params}
+        # empty feature overrides mean "the profile's recipe": compare with what 01_data_prep used
+        from .variants import FEATURE_OVERRIDES
+
+        prep = profile.params.get("01_data_prep", {})
+        base.update({k: prep[k] for k in FEATURE_OVERRIDES if base.get(k) in ("", [], None) and k in prep})
         rows = aggregate(points, out_dir)
         default = next((r["key"] for r in rows if r["switches"] and
                         all(base.get(k) == v for k, v in r["switches"].items())), None)
@@ -138,7 +148,7 @@ def grid_finding(rows: Sequence[Mapping], default: str | None, metric: str = "au
     if worst is not best:
         text += f", lowest `{worst['key']}` {_pm(worst['mean'], worst['std'], metric)}"
     d = next((r for r in done if r["key"] == default), None)
-    if d is not None and d is not best:
+    if d is not None and d is not best and d is not worst:
         text += f"; the default `{d['key']}` {_pm(d['mean'], d['std'], metric)}"
     gap = best["mean"][metric] - worst["mean"][metric]
     noise = max(best["std"].get(metric, 0.0), worst["std"].get(metric, 0.0))
@@ -177,40 +187,70 @@ def scale_table(series: Mapping[str, Sequence[Mapping]]) -> list[dict]:
 # The paper side by side
 # --------------------------------------------------------------------------------------------
 
-def paper_comparison(metrics: Mapping[str, Any], scale: Mapping[str, Sequence[Mapping]] | None = None,
+def percent(text: str | float | None) -> str:
+    """``"0.671 ± 0.046"`` (or a float) in percent: ``"67.1 ± 4.6"``; None → "—"."""
+    if text is None or text == "":
+        return "—"
+    if isinstance(text, (int, float)):
+        return f"{100 * float(text):.1f}"
+    return " ± ".join(f"{100 * float(part):.1f}" for part in str(text).split("±"))
+
+
+def read_table_column(path: str | Path, key: str, column: str) -> dict[str, str]:
+    """``{row[key]: row[column]}`` of a saved CSV table (empty when the file is missing)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {row[key]: row[column] for row in csv.DictReader(fh) if column in row}
+
+
+def paper_comparison(detection: Mapping[str, str], localization: Mapping[str, str],
+                     scale: Mapping[str, Sequence[Mapping]] | None = None,
                      profile_range: Sequence[float] | None = None) -> list[dict]:
     """Rows ``measure | method | paper (UCF-Crime, real) | SynthVAD (synthetic, this run)``, in
-    percent. SynthVAD frame AUC from ``metrics.json`` (section ``detection``), STPrompt TIoU from
-    ``localization``; the VadCLIP-style TIoU from the anomaly-scale sweep at the profile's own
-    anomaly range, when that grid ran."""
-    det = metrics.get("detection", {}).get("per_method_mean", {})
-    loc = metrics.get("localization", {}).get("per_localizer_mean", {})
+    percent. ``detection``: frame AUC per method (``"m ± s"`` from ``tables/main_results``),
+    ``localization``: TIoU per localizer (``tables/localization``); the VadCLIP-style TIoU comes
+    from the anomaly-scale sweep at the profile's own anomaly range, when that grid ran."""
     paper = PAPER_NUMBERS["UCF-Crime"]
-
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.1f}"
-
     vad_tiou = None
     for name, pts in (scale or {}).items():
         if name.startswith("VadCLIP"):
             for p in pts:
                 if profile_range is not None and [float(a) for a in p["range"] or []] == [float(a) for a in profile_range]:
-                    vad_tiou = p["mean"].get("tiou")
-    rows = [
-        {"measure": "frame AUC", "method": "STPrompt", "paper: UCF-Crime (real)": f"{paper['frame AUC']['STPrompt']:.2f}",
-         "SynthVAD (synthetic, this run)": pct(det.get("stprompt", {}).get("auc_micro"))},
-        {"measure": "frame AUC", "method": "VadCLIP (ours: VadCLIP-style)", "paper: UCF-Crime (real)":
-         f"{paper['frame AUC']['VadCLIP']:.2f}", "SynthVAD (synthetic, this run)": pct(det.get("vadclip", {}).get("auc_micro"))},
-        {"measure": "frame AUC", "method": "Sultani MIL", "paper: UCF-Crime (real)": "—",
-         "SynthVAD (synthetic, this run)": pct(det.get("mil", {}).get("auc_micro"))},
-        {"measure": "TIoU", "method": "STPrompt", "paper: UCF-Crime (real)": f"{paper['TIoU']['STPrompt']:.2f}",
-         "SynthVAD (synthetic, this run)": pct(loc.get("stprompt", {}).get("tiou"))},
-        {"measure": "TIoU", "method": "VadCLIP (ours: whole-frame boxes)", "paper: UCF-Crime (real)":
-         f"{paper['TIoU']['VadCLIP']:.2f}", "SynthVAD (synthetic, this run)": pct(vad_tiou)},
-        {"measure": "TIoU", "method": "Sultani MIL", "paper: UCF-Crime (real)": f"{paper['TIoU']['Sultani MIL']:.2f}",
-         "SynthVAD (synthetic, this run)": "—"},
+                    vad_tiou = _pm(p["mean"], p["std"], "tiou") if "tiou" in p["mean"] else None
+    col_p, col_s = "paper: UCF-Crime (real)", "SynthVAD (synthetic, this run)"
+    return [
+        {"measure": "frame AUC", "method": "STPrompt", col_p: f"{paper['frame AUC']['STPrompt']:.2f}",
+         col_s: percent(detection.get("stprompt"))},
+        {"measure": "frame AUC", "method": "VadCLIP (ours: VadCLIP-style)", col_p: f"{paper['frame AUC']['VadCLIP']:.2f}",
+         col_s: percent(detection.get("vadclip"))},
+        {"measure": "frame AUC", "method": "Sultani MIL", col_p: "—", col_s: percent(detection.get("mil"))},
+        {"measure": "TIoU", "method": "STPrompt", col_p: f"{paper['TIoU']['STPrompt']:.2f}",
+         col_s: percent(localization.get("stprompt"))},
+        {"measure": "TIoU", "method": "VadCLIP (ours: whole-frame boxes)", col_p: f"{paper['TIoU']['VadCLIP']:.2f}",
+         col_s: percent(vad_tiou)},
+        {"measure": "TIoU", "method": "Sultani MIL", col_p: f"{paper['TIoU']['Sultani MIL']:.2f}", col_s: "—"},
     ]
-    return rows
+
+
+def scale_finding(series: Mapping[str, Sequence[Mapping]]) -> str:
+    """One generated sentence on the sweep: each method at the smallest and largest anomalies."""
+    parts = []
+    for metric, label in ABLATION_PLOT_METRICS.items():
+        ends = []
+        for name, pts in series.items():
+            pts = sorted((p for p in pts if metric in p["mean"]), key=lambda p: p["x"])
+            if pts:
+                ends.append((name.split(" ")[0], pts[0], pts[-1]))
+        if len(ends) >= 2:
+            lo = ", ".join(f"{n} {_pm(a['mean'], a['std'], metric)}" for n, a, _ in ends)
+            hi = ", ".join(f"{n} {_pm(b['mean'], b['std'], metric)}" for n, _, b in ends)
+            parts.append(f"{label} at the smallest anomalies (median {ends[0][1]['x']:.2f} % of the frame): {lo}; "
+                         f"at the largest ({ends[0][2]['x']:.2f} %): {hi}.")
+    return " ".join(parts)
 
 
 def paper_other_datasets() -> list[dict]:
@@ -293,8 +333,10 @@ def build_results_page(run_dir: str | Path, out_dir: str | Path, profile: Any,
             f"![ablation {name}](ablation_{name}.png)", ""]))
 
     profile_range = profile.params.get("01_data_prep", {}).get("anomaly_area")
-    save_tab(paper_comparison(metrics, series, profile_range), "paper_vs_synthvad",
-             "The paper (UCF-Crime, real data) beside SynthVAD (synthetic), in percent")
+    save_tab(paper_comparison(read_table_column(run_dir / "tables" / "main_results.csv", "method", "frame AUC"),
+                              read_table_column(run_dir / "tables" / "localization.csv", "localizer", "tiou"),
+                              series, profile_range),
+             "paper_vs_synthvad", "The paper (UCF-Crime, real data) beside SynthVAD (synthetic), in percent")
     page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series, grids)
     return {"tables": tables, "figures": figures, "grids": [g["grid"].name for g in grids], "page": page}
 
@@ -333,7 +375,7 @@ def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any]
               "Other datasets in the paper (real data; not run here, see the README for the real-data route):", "",
               table_markdown(paper_other_datasets()), ""]
     for name in [n for n in tables if n in TABLE_NOTES]:
-        lines += [f"## {name.replace('_', ' ').capitalize()}", "", TABLE_NOTES[name], "", _table_md(out_dir, name), ""]
+        lines += [f"## {TABLE_TITLES.get(name, name)}", "", TABLE_NOTES[name], "", _table_md(out_dir, name), ""]
         for fig in {"main_results": ["roc", "score_curves"], "training_runs": ["training_curves"],
                     "localization": ["localization_examples", "tiou_theta"],
                     "dataset_summary": ["sample_frames", "anomaly_area"], "zero_shot": ["zero_shot_examples", "pretrain_loss"],
@@ -344,7 +386,7 @@ def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any]
         lines += ["## Anomaly-scale sweep", "",
                   "The paper's thesis: global frame features drown small anomalies. SynthVAD is regenerated with "
                   "smaller and larger anomalies and STPrompt and the VadCLIP-style baseline are trained and tested "
-                  "on each (x: median box area of the annotated test frames).", "",
+                  "on each (x: median box area of the annotated test frames). " + scale_finding(series), "",
                   _table_md(out_dir, "anomaly_scale"), "", "![anomaly scale](anomaly_scale.png)", ""]
     if sections:
         lines += ["## Ablations", "",

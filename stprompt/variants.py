@@ -10,15 +10,32 @@ Two ablations of ``04_ablations`` cannot reuse the profile's features:
 
 A variant is made once, under a file lock, and reused by every grid point and seed that asks for it
 (parallel kernels wait for the first one). Both steps resume: the generator and the extractor skip
-files that are already complete.
+files that are already complete. While it makes a variant, a kernel computes with every core
+(the other kernels are waiting for it), as ``01_data_prep`` does for the profile's own features;
+grid points train with one thread (:mod:`stprompt.ablate`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .io import file_lock, read_json, resolve
+
+
+@contextlib.contextmanager
+def all_cores() -> Iterator[None]:
+    """Compute with every core inside the block (torch's intra-op threads), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 #: Feature fields an ablation may change (the window recipe); the rest come from the profile.
 FEATURE_OVERRIDES = ("grid", "window", "patch_mode")
@@ -85,7 +102,7 @@ def feature_variant(base_feature_dir: str | Path, data_root: str | Path, dataset
     if not changed and not data_name:
         return base_feature_dir
     out = resolve(run_dir) / "features" / ((data_name or dataset) + (f"@{recipe_hash[:8]}" if changed else ""))
-    with file_lock(out.parent / f".{out.name}.lock"):
+    with file_lock(out.parent / f".{out.name}.lock"), all_cores():
         for split in splits:
             extract_dataset(load_dataset(dataset, data_root, split), out, clip_model, cfg, clip_info.recipe(),
                             device=clip_info.device, progress=progress)

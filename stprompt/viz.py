@@ -352,9 +352,12 @@ def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: st
     ``metrics`` maps metric keys to axis labels; metrics no row has are left out. ``highlight``: the
     key of the default configuration, drawn darker."""
     present = [(m, label) for m, label in metrics.items() if any(m in r["mean"] for r in rows)]
-    fig = Figure(figsize=(3.2 + 0.45 * len(rows) * len(present), 3.6), layout="constrained")
+    fig = Figure(figsize=(3.2 + 0.55 * len(rows) * len(present), 3.8), layout="constrained")
     axes = fig.subplots(1, max(1, len(present)), squeeze=False)[0]
-    names = [r["key"].replace(",", "\n") for r in rows]
+    # bars are labelled by the switch values; the switch names go on the x axis
+    switch_names = list(rows[0].get("switches", {})) if rows else []
+    names = ["\n".join(_short(v) for v in r["switches"].values()) if r.get("switches") else r["key"]
+             for r in rows]
     for ax, (m, label) in zip(axes, present):
         means = [r["mean"].get(m, np.nan) for r in rows]
         stds = [r["std"].get(m, 0.0) for r in rows]
@@ -365,12 +368,23 @@ def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: st
         pad = max(0.02, 0.15 * (hi - lo))
         ax.set_ylim(max(0.0, lo - pad), hi + pad)
         ax.set_xticks(range(len(rows)), names, fontsize=7)
+        if switch_names:
+            ax.set_xlabel(" / ".join(switch_names), fontsize=8)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-    seeds = sorted({r["seeds"] for r in rows})
-    fig.suptitle(f"{title}  (mean ± std over {'/'.join(map(str, seeds))} seeds)" if title else
-                 f"mean ± std over {'/'.join(map(str, seeds))} seeds", fontsize=10)
+    seeds = "/".join(map(str, sorted({r["seeds"] for r in rows})))
+    fig.suptitle(f"{title}: mean ± std over {seeds} seeds" if title else f"mean ± std over {seeds} seeds",
+                 fontsize=10)
     return fig
+
+
+def _short(value) -> str:
+    """A switch value as a bar label: lists as 3x4, booleans as on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
 
 
 def scale_sweep_figure(series: Mapping[str, Sequence[Mapping]], metrics: Mapping[str, str],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stprompt.results_page import (PAPER_NUMBERS, export_png, grid_finding, paper_comparison, scale_series,
-                                   scale_table)
+from stprompt.results_page import (PAPER_NUMBERS, export_png, grid_finding, paper_comparison, percent,
+                                   read_table_column, scale_finding, scale_series, scale_table)
 
 
 def _row(key, mean, std, seeds=3, **switches):
@@ -18,22 +18,30 @@ def test_grid_finding_names_best_worst_default_and_noise():
             _row("sa2=false", {"auc_micro": 0.60}, {"auc_micro": 0.02}, sa2=False)]
     text = grid_finding(rows, "sa2=true")
     assert text == "frame AUC: best `sa2=true` 0.700 ± 0.010, lowest `sa2=false` 0.600 ± 0.020."
-    noisy = [_row("a=1", {"auc_micro": 0.65}, {"auc_micro": 0.05}), _row("a=2", {"auc_micro": 0.62}, {"auc_micro": 0.04})]
-    assert "within one seed std" in grid_finding(noisy, "a=2") and "the default `a=2` 0.620" in grid_finding(noisy, "a=2")
+    noisy = [_row("a=1", {"auc_micro": 0.65}, {"auc_micro": 0.05}), _row("a=2", {"auc_micro": 0.62}, {"auc_micro": 0.04}),
+             _row("a=3", {"auc_micro": 0.61}, {"auc_micro": 0.04})]
+    text = grid_finding(noisy, "a=2")
+    assert "within one seed std" in text and "the default `a=2` 0.620" in text
+    assert "the default" not in grid_finding(noisy, "a=3")  # the default is the lowest: said once
     assert grid_finding(rows, None, "tiou", "TIoU") == ""  # no row measured it
 
 
-def test_paper_comparison_marks_sources_and_takes_the_sweep_at_the_profile_range():
-    metrics = {"detection": {"per_method_mean": {"stprompt": {"auc_micro": 0.671}, "vadclip": {"auc_micro": 0.555}}},
-               "localization": {"per_localizer_mean": {"stprompt": {"tiou": 0.082}}}}
-    series = {"VadCLIP-style (whole-frame boxes)": [{"x": 3.0, "range": [0.01, 0.06], "mean": {"tiou": 0.019}, "std": {}},
-                                                    {"x": 0.5, "range": [0.0025, 0.01], "mean": {"tiou": 0.002}, "std": {}}]}
-    rows = paper_comparison(metrics, series, [0.01, 0.06])
+def test_paper_comparison_in_percent_with_std_and_the_sweep_at_the_profile_range(tmp_path):
+    (tmp_path / "main.csv").write_text("method,seeds,frame AUC\nstprompt,3,0.671 ± 0.046\nvadclip,3,0.555 ± 0.062\n")
+    detection = read_table_column(tmp_path / "main.csv", "method", "frame AUC")
+    assert detection == {"stprompt": "0.671 ± 0.046", "vadclip": "0.555 ± 0.062"}
+    assert read_table_column(tmp_path / "missing.csv", "method", "frame AUC") == {}
+    series = {"VadCLIP-style (whole-frame boxes)": [
+        {"x": 3.0, "range": [0.01, 0.06], "mean": {"tiou": 0.019}, "std": {"tiou": 0.002}},
+        {"x": 0.5, "range": [0.0025, 0.01], "mean": {"tiou": 0.002}, "std": {"tiou": 0.001}}]}
+    rows = paper_comparison(detection, {"stprompt": "0.082 ± 0.004"}, series, [0.01, 0.06])
     by = {(r["measure"], r["method"].split(" ")[0]): r for r in rows}
     assert by[("frame AUC", "STPrompt")]["paper: UCF-Crime (real)"] == "88.08"
-    assert by[("frame AUC", "STPrompt")]["SynthVAD (synthetic, this run)"] == "67.1"
-    assert by[("TIoU", "VadCLIP")]["SynthVAD (synthetic, this run)"] == "1.9"
-    assert by[("TIoU", "Sultani")]["SynthVAD (synthetic, this run)"] == "—"
+    assert by[("frame AUC", "STPrompt")]["SynthVAD (synthetic, this run)"] == "67.1 ± 4.6"
+    assert by[("TIoU", "STPrompt")]["SynthVAD (synthetic, this run)"] == "8.2 ± 0.4"
+    assert by[("TIoU", "VadCLIP")]["SynthVAD (synthetic, this run)"] == "1.9 ± 0.2"
+    assert by[("frame AUC", "Sultani")]["SynthVAD (synthetic, this run)"] == "—"  # MIL not in this table
+    assert percent(0.5) == "50.0" and percent(None) == "—"
     assert PAPER_NUMBERS["UCF-Crime"]["TIoU"]["STPrompt"] == 23.90
 
 
@@ -44,6 +52,9 @@ def test_scale_series_groups_by_method_with_the_measured_area():
             _row("d", {}, {}, seeds=0, anomaly_area=[0.06, 0.24], method="stprompt")]  # not run yet
     series = scale_series(rows)
     assert [p["x"] for p in series["STPrompt"]] == [0.5, 3.1] and len(series["VadCLIP-style (whole-frame boxes)"]) == 1
+    assert scale_finding(series) == ("frame AUC at the smallest anomalies (median 0.50 % of the frame): STPrompt "
+                                     "0.600 ± 0.100, VadCLIP-style 0.500 ± 0.100; at the largest (3.10 %): STPrompt "
+                                     "0.700 ± 0.100, VadCLIP-style 0.500 ± 0.100.")
     table = scale_table(series)
     assert table[0] == {"method": "STPrompt", "anomaly area range": "0.0025–0.01", "median area (%)": "0.50",
                         "frame AUC": "0.600 ± 0.100", "TIoU": "—"}
