@@ -21,9 +21,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## Regenerate every table, figure and HTML report of the default benchmark (runs/$(PROFILE)/).
+## Regenerate every table, figure and HTML report of the default benchmark (runs/$(PROFILE)/, figures/).
+## JOBS=N runs N ablation points at once (default: the profile's ablation_jobs; one core each).
 reproduce: install
-	$(BIN)/stprompt reproduce --profile $(PROFILE)
+	$(BIN)/stprompt reproduce --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 
 ## Unit, data-contract and model tests, then the notebooks under nbval (smoke parameters).
 test: install

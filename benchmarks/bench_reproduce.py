@@ -95,6 +95,7 @@ def main(argv=None) -> dict:
         shutil.rmtree(run_dir)
     exe = [sys.executable, "-m", "stprompt.cli", "reproduce", "--profile", args.profile]
     log_path = Path(args.log or f"{run_dir}.bench.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)  # runs/ does not exist in a fresh clone
     record: dict = {"profile": args.profile, "clean": args.clean, "cpu_count": os.cpu_count(),
                     "started": dt.datetime.now().isoformat(timespec="seconds"), "steps": {}}
     try:
