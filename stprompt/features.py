@@ -464,7 +464,8 @@ def clip_spec_from_params(params: dict[str, Any]) -> Any:
     """The CLIP of a profile: ``clip_model``, ``clip_pretrained`` and ``clip_checkpoint`` (empty
     strings mean none); the tiny CLIP without a checkpoint means the one ``00_pretrain_vlm`` wrote
     to ``<run_dir>/vlm/tiny_clip.pt``. ``device`` ("cpu", "cuda", "auto"); under torchrun each rank
-    uses ``cuda:LOCAL_RANK``."""
+    uses ``cuda:<LOCAL_RANK mod the GPU count>``, so several ranks may share a GPU (decoding and
+    the motion prior run on the CPU: more ranks than GPUs keep a GPU busier)."""
     from .vlm import ClipSpec
 
     model = params.get("clip_model", "tiny_clip")
@@ -480,7 +481,7 @@ def clip_spec_from_params(params: dict[str, Any]) -> Any:
         import torch
 
         if torch.cuda.is_available():
-            device = f"cuda:{os.environ['LOCAL_RANK']}"
+            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     return ClipSpec(model=model, pretrained=pretrained, checkpoint=checkpoint, device=device)
 
 

@@ -263,3 +263,18 @@ def test_real_route_ucf_crime_layout_with_vit_b16_checkpoint(tmp_path):
     assert feats.frame.shape == (3, 512) and feats.patch.shape == (3, 2, 512)
     assert feats.recipe["backbone"]["backbone"] == "ViT-B-16"
     assert feats.recipe["backbone"]["weights"].startswith("file:ViT-B-16-random.pt#")
+
+
+def test_torchrun_ranks_share_the_gpus_round_robin(monkeypatch):
+    import torch
+
+    from stprompt.features import clip_spec_from_params
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    params = {"clip_model": "ViT-B-16", "clip_checkpoint": "w.pt", "device": "auto", "run_dir": "runs/x"}
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert clip_spec_from_params(params).device == "cuda:1"  # 4 ranks on 2 GPUs: ranks 1 and 3 on cuda:1
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert clip_spec_from_params(params).device == "cuda:0"
+    assert clip_spec_from_params({**params, "device": "cpu"}).device == "cpu"
