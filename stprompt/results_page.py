@@ -337,7 +337,7 @@ def build_results_page(run_dir: str | Path, out_dir: str | Path, profile: Any,
                               read_table_column(run_dir / "tables" / "localization.csv", "localizer", "tiou"),
                               series, profile_range),
              "paper_vs_synthvad", "The paper (UCF-Crime, real data) beside SynthVAD (synthetic), in percent")
-    page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series, grids)
+    page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series)
     return {"tables": tables, "figures": figures, "grids": [g["grid"].name for g in grids], "page": page}
 
 
@@ -347,8 +347,7 @@ def _table_md(out_dir: Path, name: str) -> str:
 
 
 def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any], tables: list[str],
-          figures: list[str], sections: list[str], series: Mapping[str, Sequence[Mapping]],
-          grids: Sequence[Mapping]) -> Path:
+          figures: list[str], sections: list[str], series: Mapping[str, Sequence[Mapping]]) -> Path:
     from .report import table_markdown
 
     data = metrics.get("data", {})
