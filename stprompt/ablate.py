@@ -266,8 +266,9 @@ def point_results(points: list[Point], out_dir: Path) -> list[dict]:
 
 
 def aggregate(points: list[Point], out_dir: Path, results: list[dict] | None = None) -> list[dict]:
-    """Per switch combination, in grid order: ``{"key", "switches", "seeds", "mean", "std"}`` over
-    the finished seeds (sample std, 0 for one seed) of every numeric metric. ``results``: the
+    """Per switch combination, in grid order: ``{"key", "switches", "seeds", "mean", "std", "count"}``
+    over the finished seeds (sample std, 0 for one seed; ``count``: non-NaN values) of every
+    numeric metric. ``results``: the
     :func:`point_results` when already read."""
     groups: dict[str, dict] = {}
     for p in points:
@@ -281,13 +282,14 @@ def aggregate(points: list[Point], out_dir: Path, results: list[dict] | None = N
         numbers = [m for m in METRIC_LABELS if any(m in r for r in g["runs"])]
         numbers += sorted({m for r in g["runs"] for m, v in r.items()
                            if isinstance(v, (int, float)) and not isinstance(v, bool) and m not in numbers})
-        mean, std = {}, {}
+        mean, std, count = {}, {}, {}
         for m in numbers:
             vals = [float(r[m]) for r in g["runs"] if m in r and not math.isnan(float(r[m]))]
             if vals:
-                mean[m] = sum(vals) / len(vals)
+                mean[m], count[m] = sum(vals) / len(vals), len(vals)
                 std[m] = (sum((v - mean[m]) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else 0.0
-        rows.append({"key": g["key"], "switches": g["switches"], "seeds": len(g["runs"]), "mean": mean, "std": std})
+        rows.append({"key": g["key"], "switches": g["switches"], "seeds": len(g["runs"]), "mean": mean, "std": std,
+                     "count": count})
     return rows
 
 
@@ -295,17 +297,14 @@ def summarize(points: list[Point], out_dir: Path, grid: AblationGrid) -> list[di
     """Mean ± std over seeds of every number in the ``ablation`` section of each finished point's
     ``metrics.json``; written to ``<out_dir>/summary.{md,csv,tex}`` (points not finished are
     listed with ``seeds = 0``)."""
-    from .report import mean_std, table_csv, table_latex, table_markdown
+    from .report import table_csv, table_latex, table_markdown
 
     rows = []
-    results = point_results(points, out_dir)
-    for g in aggregate(points, out_dir, results):
+    for g in aggregate(points, out_dir):
         row = {**{k: (_label(v) if isinstance(v, list) else v) for k, v in g["switches"].items()},
                "seeds": g["seeds"]}
-        for m in g["mean"]:
-            vals = [float(r["metrics"][m]) for r in results if r["switches"] == g["switches"] and m in r["metrics"]]
-            finite = [v for v in vals if not math.isnan(v)]
-            row[METRIC_LABELS.get(m, m)] = mean_std(finite) if finite else "nan"
+        for m, mean in g["mean"].items():  # as report.mean_std writes it: the mean alone for one value
+            row[METRIC_LABELS.get(m, m)] = f"{mean:.3f}" if g["count"][m] == 1 else f"{mean:.3f} ± {g['std'][m]:.3f}"
         rows.append(row)
     if rows:
         write_text(out_dir / "summary.md", table_markdown(rows))
