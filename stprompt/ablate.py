@@ -152,6 +152,10 @@ def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None
             for key, value in params.items():
                 tp = parse_type_hint(declared[key].type_hint, f"{notebook.name}: parameter '{key}'")
                 params[key] = check_type(value, tp, f"{source}: point {name}: key '{key}'")
+            if params.get("anomaly_area") and params.get("dataset", "synthvad") != "synthvad":
+                raise ConfigError(f"{source}: point {name}: key 'anomaly_area' regenerates SynthVAD, "
+                                  f"but profile '{prof.name}' reads {params['dataset']}; this grid "
+                                  f"runs on SynthVAD profiles only")
             fp = stable_hash({"notebook": nb_hash, "params": params, "library": lib, "upstream": upstream})
             points.append(Point(name, switches, seed, params, fp))
     return points, notebook, out_dir
