@@ -574,6 +574,7 @@ def motion_figure_samples(records: Sequence[Any], out_dir: str | Path, per_class
     videos of each class, the middle anomalous snippet's middle frame, window boxes, motion prior
     and ground-truth box."""
     from .datasets import frame_boxes, frame_labels, read_frames
+    from .datasets.records import snippet_box_frames
 
     seen: dict[str, int] = {}
     samples = []

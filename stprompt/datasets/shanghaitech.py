@@ -49,7 +49,7 @@ import numpy as np
 from ..io import resolve
 from .records import (DatasetError, DatasetWarning, VideoRecord, check_boxes, check_video_id,
                       finish_split, mask_file_shape, read_mask_file)
-from .ucf_crime import find_file, inside_root
+from .ucf_crime import find_file
 from .video import FRAME_FOLDER_FPS, VideoReadError, find_video, probe_video
 
 LIST_FILES = {"train": ("SH_Train.txt", "shanghai-i3d-train-10crop.list", "SH_Train_new.txt",
@@ -72,7 +72,8 @@ read_pixel_mask = read_mask_file
 @dataclasses.dataclass
 class ShanghaiTechOptions:
     """Reader options of ShanghaiTech (the profile's ``reader:`` block; module docstring). Paths
-    are relative to the dataset root; empty means "look in the usual places"."""
+    are relative to the dataset root (or absolute: the options are the user's, unlike list
+    lines); empty means "look in the usual places"."""
 
     train_list: str = ""  # the training list (SH_Train.txt or shanghai-i3d-train-10crop.list)
     test_list: str = ""  # the test list (SH_Test.txt or shanghai-i3d-test-10crop.list)
@@ -130,7 +131,7 @@ def find_mask(root: Path, folders: tuple[str, ...], vid: str) -> Path | None:
 
 def _list_path(root: Path, split: str, list_file: str) -> Path:
     if list_file:
-        path = root / inside_root(list_file, f"reader option {split}_list")
+        path = root / list_file
         if not path.is_file():
             raise DatasetError(f"{path}: split list not found (reader option {split}_list)")
         return path
@@ -191,7 +192,7 @@ def read_shanghaitech(root: str | Path, split: str, **options) -> list[VideoReco
         raise DatasetError(f"ShanghaiTech (weak split) has splits {', '.join(LIST_FILES)}, "
                            f"not '{split}'")
     list_path = _list_path(root, split, opts.train_list if split == "train" else opts.test_list)
-    tracks_dir = root / inside_root(opts.tracks_dir, "reader option tracks_dir") \
+    tracks_dir = root / opts.tracks_dir \
         if opts.tracks_dir else None
     keep_gt = split != "train"
     records, skipped, off_mask = [], [], {}

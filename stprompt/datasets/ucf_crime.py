@@ -90,7 +90,8 @@ _IMAGE_NUMBER = re.compile(r"image_(\d+)\.jpe?g$", re.IGNORECASE)
 @dataclasses.dataclass
 class UCFCrimeOptions:
     """Reader options of UCF-Crime (the profile's ``reader:`` block; module docstring). Paths are
-    relative to the dataset root; empty means "look in the usual places"."""
+    relative to the dataset root (or absolute: the options are the user's, unlike list lines);
+    empty means "look in the usual places"."""
 
     frame_convention: Literal["sultani", "vadclip"] = "sultani"  # how temporal segments count frames
     list_dir: str = ""  # folder of Anomaly_Train.txt / Anomaly_Test.txt
@@ -410,7 +411,7 @@ def locate(root: Path, split: str, opts: UCFCrimeOptions) -> dict[str, Path]:
     """The files of a split: ``list``, ``videos`` and for test ``annotations`` (and ``boxes``),
     found as the module docstring says; a missing one is an error listing where it was looked for."""
     if opts.list_dir:
-        list_path = root / inside_root(opts.list_dir, "reader option list_dir") / LIST_FILES[split]
+        list_path = root / opts.list_dir / LIST_FILES[split]
         if not list_path.is_file():
             raise DatasetError(f"{list_path}: video list not found (reader option list_dir)")
     else:
@@ -420,13 +421,13 @@ def locate(root: Path, split: str, opts: UCFCrimeOptions) -> dict[str, Path]:
                                f"{', '.join(str(root / d) for d in LIST_DIRS)} (reader option "
                                f"list_dir names the folder)")
     if opts.video_dir:
-        videos = root / inside_root(opts.video_dir, "reader option video_dir")
+        videos = root / opts.video_dir
     else:
         videos = next((root / d for d in VIDEO_DIRS if (root / d).is_dir()), root)
     out = {"list": list_path, "videos": videos}
     if split == "test":
         if opts.annotation_file:
-            ann = root / inside_root(opts.annotation_file, "reader option annotation_file")
+            ann = root / opts.annotation_file
         else:
             ann = find_file(root, TEMPORAL_DIRS, TEMPORAL_FILES)
             if ann is None:
@@ -435,7 +436,7 @@ def locate(root: Path, split: str, opts: UCFCrimeOptions) -> dict[str, Path]:
                                    f"(reader option annotation_file names it)")
         out["annotations"] = ann
         if opts.boxes_file:
-            out["boxes"] = root / inside_root(opts.boxes_file, "reader option boxes_file")
+            out["boxes"] = root / opts.boxes_file
     return out
 
 

@@ -105,7 +105,7 @@ def read_vadclip_csv(csv_path: str | Path, split: str = "test", **options) -> li
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: feature list not found")
     base = given if given.is_dir() else csv_path.parent  # option paths are relative to it
-    froot = base / inside_root(opts.feature_root, "reader option feature_root") \
+    froot = base / opts.feature_root \
         if opts.feature_root else csv_path.parent
     snippet_len, fps, strict = opts.snippet_len, opts.fps, opts.strict
     groups: dict[str, dict] = {}
@@ -137,7 +137,7 @@ def read_vadclip_csv(csv_path: str | Path, split: str = "test", **options) -> li
 
     annotations = None
     if opts.annotation_file:
-        ann_path = base / inside_root(opts.annotation_file, "reader option annotation_file")
+        ann_path = base / opts.annotation_file
     else:
         ann_path = find_file(csv_path.parent, (".",), TEMPORAL_FILES) if split == "test" else None
     if ann_path is not None:
