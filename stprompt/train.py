@@ -489,19 +489,23 @@ def shared_fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str
 
 
 def split_records(dataset: str, root: str | Path, splits: Sequence[str] = ("train", "val", "test"),
-                  val_fraction: float = 0.1, seed: int = 0, reader: dict[str, Any] | None = None
-                  ) -> dict[str, list]:
-    """The records of every split training and evaluation use: ``{"train", "val", "test"}``.
-    Without a ``val`` split on disk (UCF-Crime, ShanghaiTech), ``val_fraction`` of the training
-    videos (per class, :func:`split_train_val`) are held out as ``val``: they carry video labels
-    only. The same arguments always give the same held-out videos (``05_localization`` chooses
-    θ on them)."""
+                  val_fraction: float = 0.1, seed: int = 0, reader: dict[str, Any] | None = None,
+                  keep: Sequence[str] | None = None) -> dict[str, list]:
+    """The records of every split training and evaluation use: ``{"train", "val", "test"}``
+    (``splits`` are the ones on disk; ``keep``: return only these, and read the training split
+    only when it is kept or ``val`` must be carved from it). Without a ``val`` split on disk
+    (UCF-Crime, ShanghaiTech), ``val_fraction`` of the training videos (per class,
+    :func:`split_train_val`) are held out as ``val``: they carry video labels only. The same
+    arguments always give the same held-out videos (``05_localization`` chooses θ on them)."""
     from .datasets import load_dataset
 
-    records = {s: load_dataset(dataset, root, s, reader) for s in splits}
-    if "val" not in records:
+    keep = list(keep) if keep is not None else ["train", "val", "test"]
+    carve = "val" not in splits and ("val" in keep or "train" in keep)
+    records = {s: load_dataset(dataset, root, s, reader) for s in splits
+               if s in keep or (s == "train" and carve)}
+    if carve:
         records["train"], records["val"] = split_train_val(records["train"], val_fraction, seed)
-    return records
+    return {s: records[s] for s in keep if s in records}
 
 
 def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Sequence[str] = ("train", "val", "test"),

@@ -44,11 +44,25 @@ def test_an_unknown_or_mistyped_reader_option_names_the_file_and_the_key(tmp_pat
     assert proc.returncode == 2 and "unknown key 'frame_conventon'" in proc.stderr
 
 
+_STEPS: dict[str, dict] = {}
+
+
+def step_params(name: str) -> dict[str, dict]:
+    """``{step: every parameter it runs with}`` under profile ``name`` (validated once per profile)."""
+    if name not in _STEPS:
+        from stprompt.pipeline import notebook_defaults, validate_profile
+
+        _STEPS[name] = {s.name: {**notebook_defaults(s.notebook), **s.params}
+                        for s in validate_profile(load_profile(name))}
+    return _STEPS[name]
+
+
 @pytest.mark.parametrize("name", REAL)
 def test_the_reader_block_reaches_every_step_that_reads_the_dataset(name):
-    prof = load_profile(name)
+    prof, steps = load_profile(name), step_params(name)
     for step in ("01_data_prep", "02_train", "03_evaluate", "04_ablations", "05_localization"):
-        assert resolved_params(prof, step)["reader"] == prof.reader, step
+        assert steps[step]["reader"] == prof.reader, step
+    assert resolved_params(prof, "01_data_prep")["reader"] == prof.reader  # what `stprompt extract` reads
 
 
 def _calls(source: str, names: set[str]) -> list[ast.Call]:
@@ -85,8 +99,8 @@ def test_every_notebook_reads_datasets_with_the_reader_options(path):
 def test_ablation_points_train_with_the_parameters_of_02_train(name):
     from stprompt.train import TrainConfig
 
-    prof = load_profile(name)
-    train, ablate = resolved_params(prof, "02_train"), resolved_params(prof, "04_ablations")
+    steps = step_params(name)
+    train, ablate = steps["02_train"], steps["04_ablations"]
     keys = {"epochs", "batch_size", "lr", "max_len", "val_fraction", "splits", "reader", "dataset", "data_root"}
     assert keys - {"reader"} <= set(ablate) and {f for f in TrainConfig.__dataclass_fields__} & set(train) <= keys | {"seed"}
     for key in sorted(keys):
@@ -94,7 +108,10 @@ def test_ablation_points_train_with_the_parameters_of_02_train(name):
 
 
 def test_stock_grids_run_against_a_real_profile(monkeypatch):
-    from stprompt.ablate import load_grid, plan
+    from stprompt.ablate import load_grid, plan_points
+
+    def plan(g, source, prof):  # the points and folders (fingerprints are test_ablate's)
+        return plan_points(g, prof, upstream="", lib="-", source=source)
 
     prof = load_profile("ucf_crime")
     grid = load_grid(ROOT / "params" / "ablations" / "windows.yaml")

@@ -33,7 +33,7 @@ def clip_checkpoint(tmp_path_factory):
 def tiny_profile(name: str, tmp_path: Path, data_root: Path, clip: Path, grids: list[str] = ()) -> Path:
     """The real profile ``name`` with its sizes made tiny and its paths in ``tmp_path``."""
     prof = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
-    assert prof["notebooks"] == STEPS
+    assert prof["notebooks"] == STEPS  # the real profiles run every step
     run = tmp_path / "run"
     prof.update(name=f"{name}_e2e", run_dir=str(run), ablations=list(grids))
     prof["common"].update(data_root=str(data_root), clip_model="tiny_clip", clip_checkpoint=str(clip),
@@ -50,9 +50,9 @@ def tiny_profile(name: str, tmp_path: Path, data_root: Path, clip: Path, grids: 
     return path
 
 
-def run_profile(path: Path) -> tuple[Path, dict]:
+def run_profile(path: Path, steps: list[str] = STEPS) -> tuple[Path, dict]:
     results = reproduce(str(path), echo=lambda _: None, html=False)
-    assert [(r.name, r.status) for r in results] == [(s, "ran") for s in STEPS]
+    assert [(r.name, r.status) for r in results] == [(s, "ran") for s in steps]
     run = Path(yaml.safe_load(path.read_text())["run_dir"])
     return run, json.loads((run / "metrics.json").read_text())
 
@@ -65,19 +65,26 @@ def runs(tmp_path_factory, clip_checkpoint):
 
     jobs = {}
     tmp = tmp_path_factory.mktemp("ucf_crime")
-    grid = tmp / "grid.yaml"  # a stock-style grid against this profile: a window variant, no val split
-    grid.write_text(yaml.safe_dump({"description": "e2e: a window-recipe variant on UCF-Crime", "profile": "ucf_crime",
-                                    "notebook": "04_ablations", "seeds": [0], "params": {"epochs": 1},
-                                    "points": [{"grid": [1, 3], "window": [16, 10]}]}))
     jobs["ucf_crime"] = (tmp, tiny_profile("ucf_crime", tmp, fx.make_ucf_crime(tmp / "UCF_Crimes", full=True),
-                                           clip_checkpoint, [str(grid)]))
+                                           clip_checkpoint))
     tmp = tmp_path_factory.mktemp("shanghaitech")
     jobs["shanghaitech"] = (tmp, tiny_profile("shanghaitech", tmp, fx.make_shanghaitech(tmp / "shanghaitech"),
                                               clip_checkpoint))
     tmp = tmp_path_factory.mktemp("ubnormal")
     jobs["ubnormal"] = (tmp, tiny_profile("ubnormal", tmp, fx.make_ubnormal(tmp / "UBnormal"), clip_checkpoint))
+    # UCF-Crime without Liu & Ma's boxes (a user who has not downloaded them): data prep only
+    tmp = tmp_path_factory.mktemp("ucf_no_boxes")
+    path = tiny_profile("ucf_crime", tmp, fx.make_ucf_crime(tmp / "UCF_Crimes"), clip_checkpoint)
+    prof = yaml.safe_load(path.read_text())
+    prof.update(reader={}, notebooks=["01_data_prep"], ablations=[])
+    for key in ("epochs", "lr", "max_len"):  # declared by the training steps only
+        prof["common"].pop(key)
+    prof["params"] = {"01_data_prep": prof["params"]["01_data_prep"]}
+    path.write_text(yaml.safe_dump(prof))
+    jobs["ucf_no_boxes"] = (tmp, path)
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = {name: pool.submit(run_profile, path) for name, (_, path) in jobs.items()}
+        futures = {name: pool.submit(run_profile, path, ["01_data_prep"] if name == "ucf_no_boxes" else STEPS)
+                   for name, (_, path) in jobs.items()}
         done = {name: f.exception() or f.result() for name, f in futures.items()}
     return {name: (jobs[name][0], *result) if isinstance(result, tuple) else result
             for name, result in done.items()}
@@ -113,10 +120,8 @@ def test_ucf_crime_profile_end_to_end_on_the_official_layout(runs):
     loc = {r["localizer"]: r for r in table(run, "localization")}
     assert set(loc) == {"stprompt", "whole_frame"} and 0.0 <= float(loc["stprompt"]["tiou"]) <= 1.0
     assert "rbdc" not in loc["stprompt"] and "pixel_auc" not in loc["stprompt"]  # sparse boxes only
-    # the grid ran against this profile, its variant extracted for the profile's splits only
-    variant = next(p for p in (run / "features").iterdir() if p.name.startswith("ucf_crime@"))
-    assert len(list(variant.glob("*.npz"))) == 4 + 5
-    assert (run / "ablations" / "grid" / "summary.csv").is_file()
+    # 04's default point trained as 02 did (the profile's common training parameters)
+    assert json.loads((run / "ablations" / "default" / "metrics.json").read_text())["ablation"]["best_epoch"] in (0, 1, 2)
     text = page_text(tmp_path)
     assert "synthetic" not in text.lower() and "**UCF-Crime**" in text
     assert "`sultani`" in text and "weights `file:tiny_clip_random.pt#" in text and "held-out training" in text
@@ -160,3 +165,18 @@ def test_ubnormal_profile_end_to_end_as_released(runs):
     paper = {(r["measure"], r["method"]): r for r in table(tmp_path / "page", "paper_vs_ubnormal")}
     assert paper[("frame AUC", "STPrompt")]["paper: UBnormal"] == "63.98"
     assert paper[("frame AUC", "OVVAD")]["paper: UBnormal"] == "62.94"
+
+
+@pytest.mark.slow
+def test_data_prep_without_boxes_skips_the_box_figures_and_says_why(runs):
+    import nbformat
+
+    tmp_path, run, metrics = outcome(runs, "ucf_no_boxes")
+    assert metrics["data"]["median_anomaly_area_pct"] is None
+    assert not (run / "figures" / "anomaly_area.png").exists() and not (run / "tables" / "motion_overlap.md").exists()
+    assert (run / "figures" / "sample_frames.png").is_file() and (run / "tables" / "dataset_summary.md").is_file()
+    nb = nbformat.read(str(run / "notebooks" / "01_data_prep.ipynb"), as_version=4)
+    text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/markdown", "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert text.count("No anomaly box in the test split(s) of ucf_crime, so this figure is skipped: UCF-Crime's "
+                      "boxes are Liu & Ma's, a separate download (reader option boxes_file") == 2
