@@ -269,21 +269,6 @@ def check_segments(segments: Sequence[Segment], n_frames: int, video: str,
                                f"frames 0..{n_frames - 1} with start <= end")
 
 
-def fit_segments(segments: Sequence[Segment], n_frames: int, video: str, source: str,
-                 tolerance: int = SNIPPET_LEN) -> list[Segment]:
-    """Clip segment ends that overshoot the video by fewer than ``tolerance`` frames (annotation
-    tools and decoders disagree by a few frames); raise for anything further off."""
-    out = []
-    for start, end in segments:
-        if start < 0 or end < start or start >= n_frames or end >= n_frames + tolerance:
-            raise DatasetError(
-                f"{source}: video '{video}': segment ({start}, {end}) does not fit its "
-                f"{n_frames} frames (0-based inclusive; up to {tolerance - 1} frames past the end "
-                f"are clipped)")
-        out.append((start, min(end, n_frames - 1)))
-    return out
-
-
 def frame_labels(record: VideoRecord, n_frames: int | None = None,
                  snippet_len: int | None = SNIPPET_LEN) -> np.ndarray:
     """The 0/1 ``uint8`` frame-label vector of ``record``.

@@ -20,7 +20,7 @@ Expected layout (the official release; split files from its ``scripts/`` folder)
         normal_scene_1_scenario_1.mp4
       Scene2/ ...
 
-The scene folder is ``Scene<k>`` with ``k`` the third ``_`` field of the name
+The scene folder is ``Scene<k>`` with ``k`` the scene number of the name
 (``abnormal_scene_8_scenario_1_fog`` → ``Scene8``). Anomalous videos get class ``"anomaly"``
 (the anomaly types are not part of the split files). Validation and test records carry tracks,
 their union as segments, and the annotation folder from which per-object boxes
@@ -111,14 +111,6 @@ def split_list_paths(root: Path, split: str) -> list[Path]:
                                f"a split needs both its abnormal and its normal list")
         found.append(path)
     return found
-
-
-def scene_of(video: str) -> str:
-    parts = video.split("_")
-    if len(parts) < 4 or parts[1] != "scene":
-        raise DatasetError(f"video name '{video}' is not of the form "
-                           f"'<abnormal|normal>_scene_<k>_scenario_<m>[...]'")
-    return f"Scene{parts[2]}"
 
 
 def annotation_dir(video_path: Path, video: str) -> Path:
