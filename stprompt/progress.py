@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
 ENV = "STPROMPT_PROGRESS"  # file the kernel appends progress lines to
-MIN_INTERVAL = 5.0  # seconds between two written updates of one loop
+MIN_INTERVAL = 15.0  # seconds between two written updates of one loop (a calm console)
 T = TypeVar("T")
 
 _started: dict[str, float] = {}

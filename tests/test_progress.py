@@ -24,13 +24,16 @@ def test_report_writes_only_with_a_channel_and_throttles(tmp_path, monkeypatch):
     progress.report("quiet loop", 0, 3)  # no channel: nothing anywhere
     assert not channel.exists()
     monkeypatch.setenv(progress.ENV, str(channel))
-    clock = iter([0.0, 1.0, 2.0, 6.5, 7.0]).__next__
+    gap = progress.MIN_INTERVAL
+    clock = iter([0.0, 1.0, 2.0, gap + 0.5, gap + 1.0]).__next__
     monkeypatch.setattr(progress.time, "monotonic", clock)
-    for done in range(5):  # t = 0, 1, 2, 6.5, 7: written at 0 (start), 6.5 (> 5 s later), 7 (last)
+    for done in range(5):  # written at the start, once MIN_INTERVAL has passed, and at the last item
         progress.report("loop", done, 4)
     lines = channel.read_text().splitlines()
-    assert lines == ["loop: 0/4 (0%), 0s elapsed", "loop: 3/4 (75%), 6s elapsed, ETA 2s",
-                     "loop: 4/4 (100%), 7s elapsed"]
+    eta = progress.format_seconds((gap + 0.5) / 3)
+    assert lines == ["loop: 0/4 (0%), 0s elapsed",
+                     f"loop: 3/4 (75%), {progress.format_seconds(gap + 0.5)} elapsed, ETA {eta}",
+                     f"loop: 4/4 (100%), {progress.format_seconds(gap + 1.0)} elapsed"]
 
 
 def test_follow_echoes_what_a_child_process_writes_and_restores_the_environment(tmp_path, monkeypatch):
