@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 install: $(VENV)/.installed
+	@# Notebooks: outputs of a user's run never reach a commit, and opening and saving one in
+	@# JupyterLab does not dirty git (the clean filter of .gitattributes; stprompt/notebooks.py).
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.stprompt-notebook.clean "$(BIN)/python -m stprompt.notebooks --filter"; \
+	  git config filter.stprompt-notebook.smudge cat; fi
 
 ## Regenerate every table, figure and HTML report of the default benchmark (runs/$(PROFILE)/, figures/).
 ## JOBS=N runs N ablation points at once (default: the profile's ablation_jobs; one core each).

@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 from .config import ConfigError, check_type, load_yaml, unknown_key_message
 from .io import read_json, resolve, stable_hash, write_json, write_text
+from .progress import progress_text
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 POINT_THREADS = 1  # compute threads of every point's kernel (see run_grid)
@@ -234,14 +235,16 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
     saved = {k: os.environ.get(k) for k in _THREAD_VARS}
     for k in _THREAD_VARS:
         os.environ[k] = str(POINT_THREADS)
+    started = time.perf_counter()
     try:
         with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
             for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
+                eta = progress_text(k, len(todo), time.perf_counter() - started)
                 if error:
                     failures.append(p.name)
                     echo(f"  [{k}/{len(todo)}] {p.name}: FAILED after {seconds:.1f}s\n    {error}")
                 else:
-                    echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s")
+                    echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s  (grid {eta})")
     finally:
         for k, v in saved.items():
             if v is None:

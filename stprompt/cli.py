@@ -2,7 +2,8 @@
 
     stprompt reproduce [--profile P] [--only NB[,NB]] [--force] [--jobs N]   run the notebook chain
     stprompt extract   [--profile P] [--split S]                 extract features (torchrun-aware)
-    stprompt infer     VIDEO [--profile P] [--checkpoint C] [--out DIR] [--gif]   score + heat maps
+    stprompt infer     VIDEO [--profile P] [--checkpoint C] [--out DIR] [--gif] [--theta T]
+                       [--windows relative|pixels]                score + heat maps
     stprompt ablate    GRID [--profile P] [--jobs N] [--shard i/n] [--force]  run an ablation grid
     stprompt report    [--profile P]                             re-render the HTML reports
     stprompt validate  [--profile P]                             check a profile's parameters
@@ -28,6 +29,13 @@ def _split_only(values: list[str] | None) -> list[str] | None:
     for v in values:
         out += [x.strip().removesuffix(".ipynb") for x in v.split(",") if x.strip()]
     return out
+
+
+def _is_input_error(exc: BaseException) -> bool:
+    """A missing file, or a CLIP that cannot be built from what was supplied (``ClipError``, looked
+    up only if ``stprompt.vlm`` was imported: nothing else raises it, and importing it means torch)."""
+    vlm = sys.modules.get("stprompt.vlm")
+    return isinstance(exc, FileNotFoundError) or (vlm is not None and isinstance(exc, vlm.ClipError))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--out", default=None, help="output folder (default: <run_dir>/infer/<video name>)")
     inf.add_argument("--theta", type=float, default=None, help="temporal threshold for localization")
     inf.add_argument("--gif", action="store_true", help="also write heatmap.gif")
+    inf.add_argument("--windows", choices=("relative", "pixels"), default="relative",
+                     help="window sizes: the checkpoint's share of the frame (default) or its pixels")
     inf.add_argument("--no-progress", action="store_true")
 
     abl = sub.add_parser("ablate", help="run an ablation grid: one executed notebook per point")
@@ -109,21 +119,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
         elif args.command == "infer":
-            from .infer import infer
-            from .vlm import ClipError
+            from .infer import infer  # light: infer checks its inputs before importing torch
 
             try:
                 infer(args.video, args.profile, args.checkpoint, args.out, args.theta, args.gif,
-                      progress=not args.no_progress)
-            except (ClipError, FileNotFoundError) as exc:
+                      progress=not args.no_progress, windows=args.windows)
+            except Exception as exc:
+                if not _is_input_error(exc):
+                    raise
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
         elif args.command == "ablate":
-            from .ablate import run_grid
-            from .report import table_markdown
-
-            from .ablate import load_grid
+            from .ablate import load_grid, run_grid
             from .config import load_profile
+            from .report import table_markdown
 
             grid = load_grid(args.grid)
             profile = None

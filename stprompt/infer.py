@@ -1,18 +1,31 @@
 """``stprompt infer VIDEO``: score a video and localize its anomalies with a trained model.
 
-The video is decoded (any container FFmpeg reads: MP4, AVI, …), its features are extracted with
-**the checkpoint's feature recipe** (frame choice, crops, window grid, motion prior) by the CLIP of
-the profile (checked against the backbone and weights recorded in the checkpoint), the temporal
-model scores every snippet, and the spatial stream scores the windows of snippets whose score
-passes θ. Outputs in ``--out``:
+The video is decoded (any container FFmpeg reads: MP4, AVI, …, or a folder of frames), its features
+are extracted with **the checkpoint's feature recipe** (frame choice, crops, window grid, motion
+prior) by the CLIP of the profile (checked against the backbone and weights recorded in the
+checkpoint), the temporal model scores every snippet, and the spatial stream scores the windows of
+snippets whose score passes θ. Outputs in ``--out``:
 
-- ``scores.json``: per-snippet score, box (pixels, null below θ), frame ranges, θ, the model;
+- ``scores.json``: per-snippet score, box (pixels, null below θ), frame ranges, θ and where it came
+  from, the window boxes, the CLIP and the temporal model used;
 - ``score_curve.png``: frame score over time with θ;
-- ``heatmap.mp4`` (and ``heatmap.gif`` with ``--gif``): the frames with the heat map overlaid and
-  the predicted box drawn.
+- ``heatmap.mp4`` (and ``heatmap.gif`` with ``--gif``, at most :data:`GIF_WIDTH` pixels wide): the
+  frames with the heat map overlaid and the predicted box drawn.
 
-θ: ``--theta``, else the θ chosen on validation by ``05_localization`` for the checkpoint's seed
-(``metrics.json`` of the profile's run), else 0.5.
+Windows fit the video (``windows="relative"``, the default): the checkpoint's window grid is kept and
+each window keeps its share of the frame it was trained on — a 48×48 window of 160×120 training
+frames (30 % of the width, 40 % of the height) becomes 384×288 on a 1280×720 video — so the windows
+cover the same part of any frame. The training frame size is the one recorded with the features
+(older feature files: the extent of their window grid, which spans the frame). ``windows="pixels"``
+uses the recipe's pixel sizes as they are (an error when the frame is smaller than a window).
+
+θ: ``--theta``; else the θ that ``05_localization`` chose on validation for the checkpoint's seed
+(``metrics.json`` of the profile's run); else 0.5, with a warning. The source is printed and saved.
+
+Memory: frames are decoded in chunks of whole snippets sized to :data:`DECODE_BUDGET` bytes of raw
+frames (at least one snippet), so the peak grows with the frame size, not with the video's length
+(measured in ``benchmarks/bench_infer.py``; README). Everything that can fail on the inputs (the
+file, the checkpoint, θ) is checked before torch and the CLIP are loaded.
 """
 
 from __future__ import annotations
@@ -27,6 +40,14 @@ import numpy as np
 from .io import read_json, resolve, write_text
 
 OVERLAY_ALPHA = 0.45
+DECODE_BUDGET = 256 * 2 ** 20  # bytes of decoded RGB frames held at once (the motion prior needs ~4x more)
+GIF_WIDTH = 480  # GIF frames wider than this are downscaled (a GIF holds every frame in memory)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+WINDOW_MODES = ("relative", "pixels")
+
+
+class InferInputError(ValueError):
+    """An input of ``stprompt infer`` (video, checkpoint, θ, window mode) cannot be used."""
 
 
 def _colormap(values: np.ndarray) -> np.ndarray:
@@ -53,26 +74,144 @@ def overlay(frame: np.ndarray, heat: np.ndarray, box: np.ndarray | None) -> np.n
     return out
 
 
-def default_theta(run_dir: Path, checkpoint: Path) -> float:
+# --------------------------------------------------------------------------------------------
+# Inputs, checked before anything heavy is imported
+# --------------------------------------------------------------------------------------------
+
+def check_video(video: str | Path, min_frames: int = 16) -> tuple[Path, Any]:
+    """The video as a path and its :class:`~stprompt.datasets.video.VideoInfo`, or an
+    :class:`InferInputError` that says what the path is and what to pass instead: a missing path,
+    a still image, a folder without frames (a folder of videos, say), a file FFmpeg cannot open, or a
+    video shorter than one snippet."""
+    from .datasets.video import IMAGE_SUFFIXES as FRAME_SUFFIXES
+    from .datasets.video import VIDEO_SUFFIXES, VideoReadError, probe_video
+
+    path = Path(video)
+    if not path.exists():
+        raise InferInputError(f"{path}: video file not found")
+    if path.is_dir():
+        frames = [p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
+        if not frames:
+            videos = sorted(p.name for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+            hint = (f"it holds {len(videos)} video file(s) ({', '.join(videos[:3])}"
+                    f"{', ...' if len(videos) > 3 else ''}): pass one of them" if videos else
+                    f"pass a video file ({', '.join(VIDEO_SUFFIXES)}) or a folder of frames")
+            raise InferInputError(f"{path}: is a folder without frame images; {hint}")
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        raise InferInputError(f"{path}: is a still image; infer needs a video (a file FFmpeg reads, "
+                              f"or a folder of frames named in order)")
+    try:
+        info = probe_video(path, exact=False)
+    except VideoReadError as exc:
+        raise InferInputError(str(exc)) from None
+    if info.n_frames < min_frames:
+        raise InferInputError(f"{path}: {info.n_frames} frames, shorter than one snippet "
+                              f"({min_frames} frames)")
+    return path, info
+
+
+def default_checkpoint(profile: str) -> tuple[Path, Path]:
+    """``(run_dir, <run_dir>/models/stprompt_seed0.pt)`` of a profile (its YAML only)."""
+    from .config import load_profile
+
+    run_dir = resolve(load_profile(profile).run_dir)
+    return run_dir, run_dir / "models" / "stprompt_seed0.pt"
+
+
+def choose_theta(theta: float | None, run_dir: Path, checkpoint: Path) -> tuple[float, str]:
+    """θ and a sentence saying where it came from (module docstring)."""
+    if theta is not None:
+        if not np.isfinite(theta):
+            raise InferInputError(f"--theta {theta}: expected a finite number (scores are in [0, 1])")
+        return float(theta), "given with --theta"
     m = re.search(r"_seed(\d+)\.pt$", checkpoint.name)
     path = run_dir / "metrics.json"
     if m and path.is_file():
-        theta = read_json(path).get("localization", {}).get("theta", {}).get(m.group(1))
-        if theta is not None:
-            return float(theta)
-    return 0.5
+        value = read_json(path).get("localization", {}).get("theta", {}).get(m.group(1))
+        if value is not None:
+            return float(value), (f"chosen on validation by 05_localization for seed {m.group(1)} "
+                                  f"({path})")
+    why = (f"no θ for this checkpoint in {path}" if m else
+           f"{checkpoint.name} is not a <method>_seed<k>.pt checkpoint of a run")
+    return 0.5, f"the default 0.5 ({why}; run 05_localization or pass --theta)"
 
+
+def scaled_windows(recipe: dict[str, Any], height: int, width: int, mode: str = "relative"
+                   ) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """``(window, stride)`` in pixels of a ``height × width`` frame for the checkpoint's feature
+    recipe (module docstring). The grid is the recipe's; a stride, if the recipe has one, scales
+    with the window."""
+    if mode not in WINDOW_MODES:
+        raise InferInputError(f"windows={mode!r}: expected one of {', '.join(WINDOW_MODES)}")
+    feats = recipe["features"]
+    wh, ww = (int(v) for v in feats["window"])
+    stride = feats.get("stride")
+    if mode == "pixels":
+        if wh > height or ww > width:
+            raise InferInputError(
+                f"the checkpoint's windows are {ww}x{wh} pixels but the video's frames are "
+                f"{width}x{height}: use windows relative to the frame (the default, --windows "
+                f"relative)")
+        return (wh, ww), (tuple(stride) if stride else None)
+    train_w, train_h = training_frame_size(recipe)
+    sy, sx = height / train_h, width / train_w
+    window = (max(1, min(height, round(wh * sy))), max(1, min(width, round(ww * sx))))
+    if stride:
+        stride = (max(1, round(stride[0] * sy)), max(1, round(stride[1] * sx)))
+    return window, (tuple(stride) if stride else None)
+
+
+def training_frame_size(recipe: dict[str, Any]) -> tuple[int, int]:
+    """``(width, height)`` of the frames the checkpoint's features were extracted from: the
+    recorded ``frame_size``, else the extent of the window grid (evenly spread windows touch the
+    right and bottom edges)."""
+    if recipe.get("frame_size"):
+        w, h = recipe["frame_size"]
+        return int(w), int(h)
+    boxes = np.asarray(recipe.get("window_boxes") or [], dtype=float)
+    if boxes.size == 0 or recipe["features"].get("stride"):
+        raise InferInputError("the checkpoint's feature recipe records neither the frame size nor an "
+                              "evenly spread window grid; pass --windows pixels")
+    return int(boxes[:, 2].max()), int(boxes[:, 3].max())
+
+
+def describe_clip(info: Any, spec: Any) -> str:
+    """Which CLIP encoded the video and what it was trained on, in one sentence."""
+    weights = info.weights
+    if info.model == "tiny_clip":
+        return (f"CLIP: the in-project tiny CLIP ({weights}), pretrained only on captioned SynthVAD "
+                f"training scenes at {info.image_size[1]}x{info.image_size[0]} px: it has never seen "
+                f"real footage, so on real videos its scores are not meaningful (they tend to "
+                f"saturate near 1); use a profile with ViT-B/16 weights for real videos")
+    source = spec.pretrained or spec.checkpoint or "random initialisation"
+    return f"CLIP: {info.model}, weights {weights} ({source})"
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------
 
 def infer(video: str | Path, profile: str = "synthvad", checkpoint: str | None = None,
           out: str | Path | None = None, theta: float | None = None, gif: bool = False,
-          progress: bool = True, log: Callable[[str], None] | None = print) -> dict[str, Any]:
+          progress: bool = True, log: Callable[[str], None] | None = print,
+          windows: str = "relative") -> dict[str, Any]:
     """Run the trained model of ``profile`` on ``video`` (see the module docstring)."""
+    if windows not in WINDOW_MODES:
+        raise InferInputError(f"--windows {windows!r}: expected one of {', '.join(WINDOW_MODES)}")
+    run_dir, default_ckpt = default_checkpoint(profile)
+    ckpt_path = resolve(checkpoint) if checkpoint else default_ckpt
+    if not ckpt_path.is_file():
+        raise InferInputError(f"{ckpt_path}: no model checkpoint (train one with 02_train of profile "
+                              f"'{profile}', e.g. `make reproduce`, or pass --checkpoint)")
+    video, info = check_video(video)
+    th, theta_source = choose_theta(theta, run_dir, ckpt_path)
+
     import torch
     from tqdm.auto import tqdm
 
     from . import vlm
     from .config import from_dict
-    from .datasets.video import VideoReadError, iter_frames, probe_video, write_video
+    from .datasets.video import iter_frames, write_video
     from .features import FeatureConfig, clip_spec_from_params, extract_frames
     from .localize import LocalizeConfig, encode_queries, frame_boxes, localize_video, snippet_heat_map
     from .metrics import expand_snippet_scores
@@ -81,32 +220,39 @@ def infer(video: str | Path, profile: str = "synthvad", checkpoint: str | None =
     from .prompts import load_queries
     from .train import VideoItem, collate, load_checkpoint
 
-    video = Path(video)
-    if not video.exists():
-        raise VideoReadError(f"{video}: video file not found")
-    params = resolved_params(profile, "01_data_prep")
-    run_dir = resolve(params["run_dir"])
-    ckpt_path = resolve(checkpoint) if checkpoint else run_dir / "models" / "stprompt_seed0.pt"
     payload = load_checkpoint(ckpt_path)
     recipe = payload["feature_recipe"]
     cfg = from_dict(FeatureConfig, recipe["features"], source=f"{ckpt_path} feature recipe")
-    info = probe_video(video, exact=False)
-    if info.n_frames < cfg.snippet_len:
-        raise ValueError(f"{video}: {info.n_frames} frames, shorter than one snippet "
-                         f"({cfg.snippet_len} frames)")
-    clip, clip_info = vlm.build_clip(clip_spec_from_params(params))
+    window, stride = scaled_windows(recipe, info.height, info.width, windows)
+    frame_bytes = info.height * info.width * 3
+    chunk = max(1, min(cfg.chunk_snippets, DECODE_BUDGET // (cfg.snippet_len * frame_bytes)))
+    cfg = from_dict(FeatureConfig, {**recipe["features"], "window": list(window),
+                                    "stride": list(stride) if stride else None, "chunk_snippets": chunk},
+                    source=f"{ckpt_path} feature recipe, windows fitted to the video")
+    params = resolved_params(profile, "01_data_prep")
+    spec = clip_spec_from_params(params)
+    clip, clip_info = vlm.build_clip(spec)
     if clip_info.recipe() != recipe["backbone"]:
-        raise ValueError(f"{ckpt_path} was trained on features of {recipe['backbone'].get('backbone')} "
-                         f"({recipe['backbone'].get('weights')}), but profile '{profile}' builds "
-                         f"{clip_info.model} ({clip_info.weights})")
+        raise InferInputError(f"{ckpt_path} was trained on features of {recipe['backbone'].get('backbone')} "
+                              f"({recipe['backbone'].get('weights')}), but profile '{profile}' builds "
+                              f"{clip_info.model} ({clip_info.weights})")
     out_dir = resolve(out) if out else run_dir / "infer" / video.stem
+    clip_sentence = describe_clip(clip_info, spec)
+    model_sentence = (f"temporal model: {ckpt_path.name} ({payload['model_config'].get('method', '?')}, "
+                      f"classes {', '.join(payload['class_names'])}; selected epoch {payload.get('best_epoch')})")
     if log:
-        log(f"{video}: {info.n_frames} frames, {info.width}x{info.height} at {info.fps:.1f} fps")
-    frames_iter = iter_frames(video, 0, info.n_frames)
+        kind = "frame folder" if video.is_dir() else "video"
+        log(f"{video}: {kind} of {info.n_frames} frames, {info.width}x{info.height} at {info.fps:.1f} fps")
+        log(clip_sentence)
+        log(model_sentence)
+        log(f"windows: {cfg.grid[0]}x{cfg.grid[1]} of {window[1]}x{window[0]} px "
+            f"({'fitted to the frame' if windows == 'relative' else 'the recipe pixels'}); "
+            f"decoding {chunk * cfg.snippet_len} frames at a time")
+        log(f"θ = {th:.3f}: {theta_source}")
     bar = tqdm(total=info.n_frames, desc="features", unit="frame", disable=not progress)
 
     def counted():
-        for f in frames_iter:
+        for f in iter_frames(video, 0, info.n_frames):
             bar.update(1)
             yield f
 
@@ -120,20 +266,20 @@ def infer(video: str | Path, profile: str = "synthvad", checkpoint: str | None =
                      info.n_frames)
     with torch.inference_mode():
         snippet_scores = model(collate([item], clip_info.device)).scores[0].float().cpu().numpy()
-    th = theta if theta is not None else default_theta(run_dir, ckpt_path)
     normal, abnormal = load_queries(params["dataset"])
     queries = encode_queries(clip, normal, abnormal)
-
-    class Feats:  # the fields localize_video reads
-        patch = arrays["patch"]
-        recipe = {"window_boxes": arrays["boxes"].tolist()}
-
-    loc = localize_video(Feats, snippet_scores, queries, LocalizeConfig(), info.height, info.width, theta=th)
+    loc = localize_video(arrays["patch"], snippet_scores, queries, LocalizeConfig(), info.height, info.width,
+                         theta=th, window_boxes=arrays["boxes"])
     boxes = frame_boxes(loc, info.n_frames)
     frame_scores = expand_snippet_scores(snippet_scores.astype(float), info.n_frames, cfg.snippet_len)
 
-    result = {"video": str(video), "n_frames": info.n_frames, "fps": info.fps, "theta": th,
-              "checkpoint": str(ckpt_path), "snippet_len": cfg.snippet_len,
+    result = {"video": str(video), "n_frames": info.n_frames, "fps": info.fps,
+              "frame_size": [info.width, info.height], "theta": th, "theta_source": theta_source,
+              "checkpoint": str(ckpt_path), "clip": {"model": clip_info.model, "weights": clip_info.weights,
+                                                     "about": clip_sentence},
+              "windows": {"mode": windows, "grid": list(cfg.grid), "size": [window[1], window[0]],
+                          "boxes": np.asarray(arrays["boxes"]).tolist()},
+              "snippet_len": cfg.snippet_len,
               "snippets": [{"index": t, "frames": [t * cfg.snippet_len,
                                                    min((t + 1) * cfg.snippet_len, info.n_frames) - 1],
                             "score": float(s),
@@ -161,8 +307,8 @@ def infer(video: str | Path, profile: str = "synthvad", checkpoint: str | None =
         written.append("heatmap.gif")
     if log:
         top = int(np.argmax(snippet_scores))
-        log(f"max snippet score {snippet_scores.max():.3f} at snippet {top}; θ = {th:.3f}; "
-            f"{int((snippet_scores >= th).sum())} of {len(snippet_scores)} snippets localized")
+        log(f"max snippet score {snippet_scores.max():.3f} at snippet {top}; "
+            f"{int((snippet_scores >= th).sum())} of {len(snippet_scores)} snippets at or above θ localized")
         log(f"wrote {', '.join(written)} to {out_dir}")
     result["out_dir"] = str(out_dir)
     return result
@@ -187,11 +333,22 @@ def _score_curve(frame_scores: np.ndarray, theta: float, name: str, path: Path) 
 
 
 def _gif(frames, path: Path, fps: float, max_frames: int = 400) -> None:
+    """Every ``fps/10``-th frame (10 per second), at most ``max_frames``, at most
+    :data:`GIF_WIDTH` pixels wide."""
     from PIL import Image
 
     from .io import atomic_path
 
     step = max(1, int(round(fps / 10)))  # 10 frames per second keeps GIFs small
-    images = [Image.fromarray(f) for i, f in enumerate(frames) if i % step == 0][:max_frames]
+    images = []
+    for i, f in enumerate(frames):
+        if i % step:
+            continue
+        im = Image.fromarray(f)
+        if im.width > GIF_WIDTH:
+            im = im.resize((GIF_WIDTH, round(im.height * GIF_WIDTH / im.width)), Image.BILINEAR)
+        images.append(im)
+        if len(images) == max_frames:
+            break
     with atomic_path(path) as tmp:
         images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 * step / fps), loop=0)

@@ -9,6 +9,16 @@ cell without one as "unrun").
 
     python -m stprompt.notebooks notebooks/*.ipynb          # execute, then strip
     python -m stprompt.notebooks --no-execute notebooks/*.ipynb   # strip only
+    python -m stprompt.notebooks --filter < in.ipynb > out.ipynb  # strip stdin (the git filter)
+
+Committed notebooks carry their metadata as JupyterLab writes it (the kernelspec :data:`KERNELSPEC`,
+``language_info`` as the project's Python reports it), so opening and saving one in Lab rewrites the
+same bytes; stripping drops the view state Lab records per cell (collapsed, scrolled) and numbers a
+checked cell by its position among the code cells (nbval needs a count, any count). ``make install``
+registers ``--filter`` as the git *clean* filter of ``notebooks/*.ipynb`` (``.gitattributes``): what a
+user's run leaves in a notebook (outputs, counts) never reaches a commit, and ``git diff`` of a notebook
+that was only run is empty. (``git status`` may still list such a file until ``git add`` refreshes
+the index: git takes a change of file size as a change before it looks at the filtered content.)
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ import nbformat
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 _RUN_METADATA = ("papermill", "execution", "widgets")
+_VIEW_METADATA = ("collapsed", "scrolled", "jupyter", "ExecuteTime")  # how a cell was last shown
+#: The kernelspec JupyterLab writes for the ``python3`` kernel of ipykernel.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def is_checked(cell: nbformat.NotebookNode) -> bool:
@@ -29,21 +42,35 @@ def is_checked(cell: nbformat.NotebookNode) -> bool:
 
 
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove outputs, counts and run metadata except from nbval-checked cells (kept, marked)."""
+    """Remove outputs, counts and run metadata except from nbval-checked cells (kept, marked), and
+    normalise what JupyterLab rewrites (module docstring)."""
     for key in _RUN_METADATA:
         nb.metadata.pop(key, None)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    position = 0
     for cell in nb.cells:
-        for key in _RUN_METADATA:
+        for key in _RUN_METADATA + _VIEW_METADATA:
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
             continue
-        if is_checked(cell):  # nbval treats a cell without execution count as unrun: keep it
+        position += 1
+        if is_checked(cell):  # nbval treats a cell without execution count as unrun: keep one
             cell.metadata["keep_output"] = True
+            cell.execution_count = position
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out["execution_count"] = position
         else:
             cell.metadata.pop("keep_output", None)
             cell.outputs = []
             cell.execution_count = None
     return nb
+
+
+def stripped_text(text: str) -> str:
+    """A notebook's JSON text, stripped (:func:`strip`) and written as nbformat writes it."""
+    nb = nbformat.reads(text, as_version=4)
+    return nbformat.writes(strip(nb)) + "\n"
 
 
 def execute(nb: nbformat.NotebookNode, folder: Path, timeout: int = 900) -> nbformat.NotebookNode:
@@ -69,11 +96,31 @@ def refresh(path: str | Path, run: bool = True) -> Path:
     return path
 
 
+def git_filter(stdin=None, stdout=None) -> None:
+    """The git clean filter: a notebook on stdin, stripped, on stdout. Input that is not a notebook
+    (a merge conflict, a half-written file) passes through unchanged, so git never loses it."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    text = stdin.read()
+    try:
+        out = stripped_text(text)
+    except Exception:  # not for this filter to judge: git keeps the bytes as they are
+        out = text
+    stdout.write(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("notebooks", nargs="*")
     parser.add_argument("--no-execute", action="store_true", help="strip only")
+    parser.add_argument("--filter", action="store_true",
+                        help="strip the notebook on stdin to stdout (git clean filter)")
     args = parser.parse_args(argv)
+    if args.filter:
+        git_filter()
+        return 0
+    if not args.notebooks:
+        parser.error("name the notebooks to refresh (or --filter)")
     for p in args.notebooks:
         refresh(p, run=not args.no_execute)
         print(f"{p}: {'executed and ' if not args.no_execute else ''}stripped")

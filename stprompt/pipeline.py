@@ -45,6 +45,7 @@ from typing import Any, Callable, Literal, Optional, Union
 
 import nbformat
 
+from . import progress
 from .config import ConfigError, Profile, check_type, load_profile, unknown_key_message
 from .io import file_hash, read_json, repo_root, resolve, stable_hash, write_json, write_text
 
@@ -379,22 +380,76 @@ def is_up_to_date(run_dir: Path, step: Step) -> bool:
 
 
 def write_html_report(executed: Path, html_path: Path) -> Path:
-    """Render an executed notebook to HTML without the code cells (``nbconvert --no-input``)."""
+    """Render an executed notebook to HTML without the code cells (``nbconvert --no-input``) and
+    without the nbval check cells (their rounded numbers are for the test, not for the reader, and
+    would sit under the table they round). Figures are embedded as images."""
     from nbconvert import HTMLExporter
 
+    from .notebooks import is_checked
+
+    nb = nbformat.read(str(executed), as_version=4)
+    nb.cells = [c for c in nb.cells if not is_checked(c)]
     exporter = HTMLExporter()
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_filename(str(executed))
+    body, _ = exporter.from_notebook_node(nb)
     return write_text(html_path, body)
+
+
+_KERNEL_MANAGER: Any = None
+
+
+def kernel_manager_class() -> type:
+    """The kernel manager every notebook of the suite runs under: jupyter_client's, with two
+    differences that keep the console quiet and honest.
+
+    - **IPC transport** in a private temporary folder instead of TCP on localhost: the kernel and
+      its client are on the same machine, Unix sockets are private to the user, and ipykernel does
+      not print its "running over TCP without encryption" warning at every kernel start.
+    - **No interrupt before the shutdown request.** jupyter_client interrupts a kernel (SIGINT)
+      before asking it to shut down; a kernel busy with a message at that instant logs
+      ``ERROR | KeyboardInterrupt caught in kernel`` although the notebook succeeded. The
+      notebook has finished when we shut its kernel down, so the interrupt is skipped then (a
+      timeout or Ctrl-C still interrupts as before).
+    """
+    global _KERNEL_MANAGER
+    if _KERNEL_MANAGER is None:
+        import shutil
+        import tempfile
+
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import default
+
+        class SuiteKernelManager(AsyncKernelManager):
+            @default("transport")
+            def _default_transport(self) -> str:
+                return "ipc"
+
+            @default("ip")
+            def _default_ip(self) -> str:  # socket files kernel-N under a folder of our own
+                self._ipc_dir = tempfile.mkdtemp(prefix="stprompt-kernel-")
+                return str(Path(self._ipc_dir) / "kernel")
+
+            async def _async_interrupt_kernel(self) -> None:
+                if getattr(self, "shutting_down", False):
+                    return
+                await super()._async_interrupt_kernel()
+
+            def cleanup_ipc_files(self) -> None:
+                super().cleanup_ipc_files()
+                if getattr(self, "_ipc_dir", None):
+                    shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+        _KERNEL_MANAGER = SuiteKernelManager
+    return _KERNEL_MANAGER
 
 
 def execute_notebook(notebook: Path, executed: Path, params: dict[str, Any],
                      progress_bar: bool = False, kernel_name: str = "python3") -> None:
-    """Execute one notebook with papermill in the repository root. On a failing cell raise
-    :class:`StepFailed` naming the notebook, the cell and the executed copy (which papermill keeps,
-    with the error, at ``executed``)."""
+    """Execute one notebook with papermill in the repository root, under
+    :func:`kernel_manager_class`. On a failing cell raise :class:`StepFailed` naming the notebook,
+    the cell and the executed copy (which papermill keeps, with the error, at ``executed``)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -402,7 +457,8 @@ def execute_notebook(notebook: Path, executed: Path, params: dict[str, Any],
     try:
         papermill.execute_notebook(str(notebook), str(executed), parameters=params,
                                    kernel_name=kernel_name, cwd=str(repo_root()),
-                                   progress_bar=progress_bar, log_output=False)
+                                   progress_bar=progress_bar, log_output=False,
+                                   kernel_manager_class=kernel_manager_class())
     except PapermillExecutionError as exc:
         raise StepFailed(f"{notebook.name} failed in cell {exc.cell_index} (execution count "
                          f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n"
@@ -470,7 +526,9 @@ def reproduce(profile: str | Profile, only: list[str] | None = None, force: bool
         echo(f"{prefix}: running ...")
         _record_path(run_dir, step.name).unlink(missing_ok=True)
         start = time.perf_counter()
-        execute_notebook(step.notebook, executed, step.params, progress_bar=progress_bar)
+        with progress.follow(run_dir / "steps" / f"{step.name}.progress",
+                             lambda line, prefix=prefix: echo(f"{prefix}: {line}")):
+            execute_notebook(step.notebook, executed, step.params, progress_bar=progress_bar)
         seconds = time.perf_counter() - start
         if html:
             write_html_report(executed, report)
@@ -496,10 +554,43 @@ def reproduce(profile: str | Profile, only: list[str] | None = None, force: bool
             "seconds": round(seconds, 3), **({"grid_seconds": grids} if grids else {}),
             "finished": _dt.datetime.now().isoformat(timespec="seconds")})
         results.append(StepResult(step.name, "ran", seconds, executed, report if html else None))
-    echo(f"profile {prof.name}: {sum(r.status == 'ran' for r in results)} ran, "
-         f"{sum(r.status == 'skipped' for r in results)} skipped, "
-         f"{_fmt_seconds(time.perf_counter() - total_start)} in all")
+    echo(run_summary(prof, run_dir, steps, results, time.perf_counter() - total_start))
     return results
+
+
+def run_summary(profile: Profile, run_dir: Path, steps: list[Step], results: list[StepResult],
+                seconds: float) -> str:
+    """The screen that ends ``stprompt reproduce``: each step with what happened and its time, then
+    where the outputs are (executed notebooks, HTML reports, tables and figures, metrics, and the
+    results page when the profile writes one)."""
+    def rel(path: Path) -> str:
+        try:
+            return str(path.relative_to(repo_root()))
+        except ValueError:
+            return str(path)
+
+    lines = ["", f"profile {profile.name}: {sum(r.status == 'ran' for r in results)} ran, "
+                 f"{sum(r.status == 'skipped' for r in results)} skipped, {_fmt_seconds(seconds)} in all"]
+    width = max((len(r.name) for r in results), default=0)
+    for r in results:
+        took = _fmt_seconds(r.seconds) if r.status == "ran" else "-"
+        lines.append(f"  {r.name:<{width}}  {r.status:<7}  {took:>7}")
+    lines.append("outputs:")
+    reports = [r.report for r in results if r.report is not None]
+    if reports:
+        lines.append(f"  HTML reports      {rel(reports[0].parent)}/  ({len(reports)}: "
+                     f"{', '.join(p.name for p in reports)})")
+    lines.append(f"  notebooks         {rel(run_dir / 'notebooks')}/  (executed copies; open in JupyterLab)")
+    for label, sub in (("tables", "tables"), ("figures", "figures")):
+        if (run_dir / sub).is_dir():
+            lines.append(f"  {label:<17} {rel(run_dir / sub)}/")
+    if (run_dir / "metrics.json").is_file():
+        lines.append(f"  metrics           {rel(run_dir / 'metrics.json')}")
+    page = next((s.params.get("out_dir") or notebook_defaults(s.notebook).get("out_dir")
+                 for s in steps if s.name == "06_report"), None)
+    if page and (resolve(page) / "README.md").is_file():
+        lines.append(f"  results page      {rel(resolve(page) / 'README.md')}")
+    return "\n".join(lines)
 
 
 def render_reports(profile: str | Profile, params_dir: str | Path | None = None,

@@ -13,13 +13,44 @@ Layout inside a run folder::
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .io import atomic_path, read_json, resolve, write_json, write_text
+
+
+def figure_png(fig, dpi: float | None = None) -> bytes:
+    """A matplotlib Figure as PNG bytes, cropped to its content (``bbox_inches="tight"``, as the
+    inline backend draws it); ``dpi`` defaults to the figure's own. This is what notebooks display
+    (registered for IPython by :func:`stprompt.show_figures_inline`)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi or fig.dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+_IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
+
+
+def embed_images(markdown: str, base_dir: str | Path) -> str:
+    """``markdown`` with every ``![alt](file.png)`` whose file exists under ``base_dir`` replaced by
+    an inline ``data:image/png;base64`` image, so that the text shows its figures wherever it is
+    displayed (a notebook output, its HTML report) and not only next to the files. Links to missing
+    files and non-PNG links are left as they are."""
+    base = Path(base_dir)
+
+    def inline(match: re.Match) -> str:
+        path = base / match.group(2)
+        if not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"![{match.group(1)}](data:image/png;base64,{data})"
+
+    return _IMAGE_LINK.sub(inline, markdown)
 
 
 def save_figure(fig, run_dir: str | Path, name: str, dpi: int = 120) -> Path:
@@ -31,6 +62,8 @@ def save_figure(fig, run_dir: str | Path, name: str, dpi: int = 120) -> Path:
 
 
 def _fmt(value: Any, digits: int) -> str:
+    if value is None:  # unknown (e.g. anomalous frames of a split without frame labels)
+        return "—"
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.{digits}f}"
     return str(value)

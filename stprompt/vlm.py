@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import __version__
+from . import __version__, progress
 from .config import from_dict
 from .io import atomic_path, file_hash, read_json, resolve
 
@@ -885,6 +885,7 @@ def pretrain(model: nn.Module, images: np.ndarray | torch.Tensor, captions: Sequ
     model.train()
     start = time.perf_counter()
     step = 0
+    progress.report(f"CLIP pretraining ({epochs} epochs), steps", 0, total)
     try:
         for epoch in range(epochs):
             order = torch.randperm(len(images), generator=gen)
@@ -911,6 +912,7 @@ def pretrain(model: nn.Module, images: np.ndarray | torch.Tensor, captions: Sequ
                 history["lr"].append(lr_now)
                 epoch_losses.append(history["loss"][-1])
                 step += 1
+                progress.report(f"CLIP pretraining ({epochs} epochs), steps", step, total)
                 if max_seconds is not None and time.perf_counter() - start > max_seconds:
                     history["stopped_early"] = True
                     break

@@ -80,3 +80,53 @@ def test_infer_rejects_unreadable_and_too_short_videos(trained_profile, tmp_path
     assert proc.returncode == 2 and "shorter than one snippet" in proc.stderr
     proc = subprocess.run(cmd + [str(tmp_path / "missing.mp4")], capture_output=True, text=True)
     assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+def test_infer_fits_windows_to_a_larger_video_and_says_what_it_used(trained_profile, tmp_path):
+    from stprompt.infer import infer
+
+    profile, run_dir = trained_profile
+    small = next((run_dir / "data" / "synthvad" / "videos" / "fire").glob("test_*.mp4"))
+    frames = read_frames(small)  # 160x120, windows 80x60 (w x h) on a 2x2 grid
+    big = write_video(frames.repeat(2, axis=1).repeat(2, axis=2), tmp_path / "big.mp4", 25)
+    lines: list[str] = []
+    res = infer(big, str(profile), out=tmp_path / "out", progress=False, log=lines.append)
+    # the same share of the frame: 80x60 of 160x120 is 160x120 of 320x240, spread to the edges
+    assert res["windows"]["size"] == [160, 120] and res["frame_size"] == [320, 240]
+    assert res["windows"]["boxes"] == [[0, 0, 160, 120], [160, 0, 320, 120], [0, 120, 160, 240], [160, 120, 320, 240]]
+    # no 05_localization ran for this profile: θ is the default, and it says so
+    assert res["theta"] == 0.5 and "default 0.5" in res["theta_source"] and "--theta" in res["theta_source"]
+    assert any(line.startswith("θ = 0.500: the default 0.5") for line in lines)
+    assert any("tiny CLIP" in line and "never seen real footage" in line for line in lines)
+    assert read_frames(tmp_path / "out" / "heatmap.mp4").shape == (len(frames), 240, 320, 3)
+
+
+def test_scaled_windows_keep_their_share_of_the_frame():
+    from stprompt.infer import InferInputError, scaled_windows, training_frame_size
+
+    recipe = {"features": {"window": [48, 48], "grid": [3, 4], "stride": None},
+              "window_boxes": [[0, 0, 48, 48], [112, 72, 160, 120]]}
+    assert training_frame_size(recipe) == (160, 120)  # the grid's extent
+    assert scaled_windows(recipe, 720, 1280) == ((288, 384), None)
+    assert scaled_windows(dict(recipe, frame_size=[320, 240]), 720, 1280) == ((144, 192), None)
+    assert scaled_windows(recipe, 120, 160, "pixels") == ((48, 48), None)
+    with pytest.raises(InferInputError, match=r"windows are 48x48 pixels but the video's frames are 40x30.*relative"):
+        scaled_windows(recipe, 30, 40, "pixels")
+
+
+def test_infer_input_errors_are_clear_and_come_before_torch(trained_profile, tmp_path):
+    profile, run_dir = trained_profile
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_video(np.zeros((20, 24, 32, 3), np.uint8), folder / "a.mp4", 25)
+    still = tmp_path / "frame.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(still)
+    code = ("import sys\nfrom stprompt.cli import main\n"
+            f"rc = main(['infer', '--profile', {str(profile)!r}, '--no-progress', sys.argv[1]])\n"
+            "print('rc', rc, 'torch loaded', 'torch' in sys.modules)\n")
+    for path, message in ((folder, "is a folder without frame images; it holds 1 video file(s) (a.mp4): pass one"),
+                          (still, "is a still image; infer needs a video")):
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+        assert message in proc.stderr and "rc 2 torch loaded False" in proc.stdout, (proc.stdout, proc.stderr)

@@ -9,9 +9,12 @@ run of the notebooks executes 00 with its smoke defaults and checks its printed 
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -33,10 +36,33 @@ def _profile(tmp_path: Path, box_mode: str = "best") -> Path:
     return path
 
 
+def _assert_figures_shown(run: Path, reports: list[Path]) -> None:
+    """Every cell that ends by returning a figure (the notebooks' convention: a last line ``fig``)
+    holds a PNG, and every image of every HTML report resolves (inline PNG data or a file beside
+    the report)."""
+    with_figures = {"00_pretrain_vlm", "01_data_prep", "02_train", "03_evaluate", "05_localization"}
+    for executed in sorted((run / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(str(executed), as_version=4)
+        figure_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.rstrip().endswith("\nfig")]
+        for cell in figure_cells:
+            assert any("image/png" in o.get("data", {}) for o in cell.outputs), (executed.name, cell.source[:60])
+        assert bool(figure_cells) == (executed.stem in with_figures), executed.name
+    for report in reports:
+        html = report.read_text()
+        sources = re.findall(r'<img[^>]*\ssrc="([^"]+)"', html)
+        assert bool(sources) == (report.stem in with_figures | {"06_report"}), report.name
+        for src in sources:
+            if src.startswith("data:image/png;base64,"):
+                assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG"), report.name
+            else:
+                assert (report.parent / src).is_file(), (report.name, src)
+        assert "NBVAL_CHECK_OUTPUT" not in html
+
+
 @pytest.mark.slow
-def test_smoke_profile_end_to_end_then_cached_then_one_change(tmp_path):
+def test_smoke_profile_end_to_end_then_cached_then_one_change(tmp_path, capfd):
     lines: list[str] = []
-    results = reproduce(str(_profile(tmp_path)), echo=lines.append, html=False)
+    results = reproduce(str(_profile(tmp_path)), echo=lines.append, html=True)
     assert [r.name for r in results] == ["00_pretrain_vlm", "01_data_prep", "02_train", "03_evaluate",
                                          "04_ablations", "05_localization", "06_report"]
     assert all(r.status == "ran" for r in results)
@@ -59,6 +85,19 @@ def test_smoke_profile_end_to_end_then_cached_then_one_change(tmp_path):
     assert (page / "ablation_smoke_grid.png").is_file() and (page / "roc.png").is_file()
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"data", "detection", "localization"} <= set(metrics)
+    # what a user sees: figures in every notebook and report, the page's images in 06's report,
+    # progress with an ETA, a closing summary, and no kernel noise on the console
+    _assert_figures_shown(run, [r.report for r in results])
+    assert re.findall(r'<img', (run / "reports" / "06_report.html").read_text()).__len__() >= 5
+    assert any(line.startswith("[3/7] 02_train: training runs (method x seed): 5/5 (100%)") for line in lines)
+    assert any(line.startswith("[1/7] 00_pretrain_vlm: CLIP pretraining") for line in lines)
+    assert any("(grid 1/5 (20%)," in line and "ETA" in line for line in lines)
+    console = "\n".join(lines).splitlines()
+    summary = console[console.index(next(line for line in console if line.startswith("profile smoke_e2e: 7 ran"))):]
+    assert any("HTML reports" in line and "06_report.html" in line for line in summary)
+    assert any(line.strip().startswith("results page") and str(page / "README.md") in line for line in summary)
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "KeyboardInterrupt" not in err
 
     # nothing changed: every step skipped, no grid point run
     lines = []
