@@ -182,9 +182,11 @@ def test_sharding_splits_videos_between_ranks(tmp_path, clip, synth_records):
 
     assert shard(list(range(5)), 0, 2) == [0, 2, 4] and shard(list(range(5)), 1, 2) == [1, 3]
     model, info = clip
+    # shares balance frames: the 40-frame video goes to rank 0, the 20-frame one to rank 1
+    assert [r.n_frames for r in synth_records] == [20, 40]
     r1 = extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False, rank=1, world=2)
-    assert r1["extracted"] == 1 and feature_path(tmp_path, synth_records[1].id).is_file()
-    assert not feature_path(tmp_path, synth_records[0].id).exists()
+    assert r1["extracted"] == 1 and feature_path(tmp_path, synth_records[0].id).is_file()
+    assert not feature_path(tmp_path, synth_records[1].id).exists()
 
 
 def test_motion_topk_overlap_against_a_hand_worked_case(tmp_path):
