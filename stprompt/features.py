@@ -183,15 +183,18 @@ class MotionPrior:
         both:  m_f = sqrt((D_f + D_{f-1}) / 2) / 255   (with the same two edge rules)
 
     and a snippet's prior is the mean of ``m_f`` over its frames (a one-frame video has prior 0).
-    ``D_j`` is exact: only the rows and columns some window covers are read; squared differences
-    (integers ≤ 195075 per pixel) are summed over a window's rows in float32 (exact below 2^24,
-    hence the check on the window height) and over its columns in float64, so the result does not
-    depend on summation order and equals the integer sums bit for bit. Memory: two frames' worth
-    of the covered rows and columns, and at most one snippet of per-frame values.
+    ``D_j`` is exact and cheap: only the rows and columns some window covers are read; the squared
+    differences (integers ≤ 255², one per pixel and channel) are summed in float32 over runs of at
+    most 256 rows that no window edge splits (partial sums < 2^24: exact), then in float64 over
+    each window's columns and runs (< 2^53: exact), so ``D_j`` equals the integer sums bit for bit
+    whatever the summation order (checked against the full-frame integer computation by a test). Memory: two frames' worth of the covered rows and columns, and at
+    most one snippet of per-frame values.
 
     ``before``: a frame preceding the first pushed one (a run that starts mid-video); the first
     frame's "prev" difference is then taken against it.
     """
+
+    ROWS_PER_RUN = 256  # 256 * 255**2 < 2**24: float32 sums of a run are exact
 
     def __init__(self, boxes: np.ndarray, height: int, width: int, snippet_len: int = 16,
                  neighbour: str = "next"):
@@ -206,13 +209,26 @@ class MotionPrior:
         self._row_runs = None if rows.all() else _intervals(rows)
         self._col_runs = None if cols.all() else _intervals(cols)
         row_pos, col_pos = np.cumsum(rows) - 1, np.cumsum(cols) - 1  # position in the covered band
-        wide = int((boxes[:, 3] - boxes[:, 1]).max()) * 3 * 255 ** 2 >= 2 ** 24  # float32 row sums inexact
-        self._row_sum = np.zeros((len(boxes), int(rows.sum())), np.float64 if wide else np.float32)
-        col_sum = np.zeros((len(boxes), int(cols.sum())), np.float64)
+        n_rows = int(rows.sum())
+        # runs of band rows: cut at every window edge and every ROWS_PER_RUN rows
+        cuts = {0, n_rows}
+        for x1, y1, x2, y2 in boxes:
+            cuts |= {int(row_pos[y1]), int(row_pos[y2 - 1]) + 1}
+        edges = sorted(cuts)
+        starts = []
+        for a, b in zip(edges[:-1], edges[1:]):
+            starts += list(range(a, b, self.ROWS_PER_RUN))
+        self._run_starts = np.asarray(starts, np.intp)
+        run_stops = np.append(self._run_starts[1:], n_rows)
+        self._runs = list(zip(self._run_starts.tolist(), run_stops.tolist()))
+        self._run_in_box = np.zeros((len(starts), len(boxes)), np.float64)  # run r lies inside box g's rows
+        col_in_box = np.zeros((len(boxes), int(cols.sum())), np.float64)
         for g, (x1, y1, x2, y2) in enumerate(boxes):
-            self._row_sum[g, row_pos[y1]:row_pos[y2 - 1] + 1] = 1
-            col_sum[g, col_pos[x1]:col_pos[x2 - 1] + 1] = 1
-        self._col_sum = np.repeat(col_sum, 3, axis=1)  # channels folded into the columns
+            top, bottom = row_pos[y1], row_pos[y2 - 1] + 1
+            self._run_in_box[:, g] = (self._run_starts >= top) & (run_stops <= bottom)
+            col_in_box[g, col_pos[x1]:col_pos[x2 - 1] + 1] = 1
+        self._col_in_box = np.repeat(col_in_box, 3, axis=1).T.copy()  # (3 * columns, G): channels folded in
+        self._G = len(boxes)
         self._prev: np.ndarray | None = None  # the covered band of the last frame pushed
         self._pairs: list[np.ndarray] = []  # D_j for j >= self._first_pair (at most two kept)
         self._first_pair = 0  # index j of self._pairs[0]
@@ -224,18 +240,21 @@ class MotionPrior:
         self._finished = False
 
     def _band(self, frame: np.ndarray) -> np.ndarray:
+        """The covered rows and columns of a frame as float32 ``(rows, 3 * columns)``."""
         if frame.shape[:2] != self.shape:
             raise ValueError(f"frame {self._n} is {frame.shape[1]}x{frame.shape[0]}, but the video's "
                              f"first frame was {self.shape[1]}x{self.shape[0]}")
         band = frame if self._row_runs is None else np.concatenate([frame[a:b] for a, b in self._row_runs])
         if self._col_runs is not None:
             band = np.concatenate([band[:, a:b] for a, b in self._col_runs], axis=1)
-        return band.reshape(band.shape[0], -1).astype(self._row_sum.dtype)
+        return band.reshape(band.shape[0], -1).astype(np.float32)
 
     def _difference(self, band: np.ndarray) -> np.ndarray:
-        diff = band - self._prev
-        diff *= diff
-        return np.einsum("gx,gx->g", (self._row_sum @ diff).astype(np.float64), self._col_sum)
+        square = band - self._prev  # integers in [-255, 255]: exact
+        square *= square
+        runs = np.stack([square[a:b].sum(0) for a, b in self._runs])  # (runs, 3 * columns), exact
+        per_run = runs.astype(np.float64) @ self._col_in_box  # (runs, G), exact
+        return (per_run * self._run_in_box).sum(0)
 
     def push(self, frame: np.ndarray, before: bool = False) -> None:
         """Add the next frame (``before=True``: the frame preceding the run; first call only)."""
@@ -265,7 +284,7 @@ class MotionPrior:
 
     def _settle(self, final: bool) -> None:
         """Compute ``m_f`` for every frame whose differences are known (all of them when final)."""
-        G = len(self._row_sum)
+        G = self._G
         while self._done < self._n:
             f = self._done
             last = self._first_pair + len(self._pairs) - 1  # largest j with D_j known
@@ -296,7 +315,7 @@ class MotionPrior:
     def pop(self) -> np.ndarray:
         """The float32 priors ``(k, G)`` of the snippets completed since the last call."""
         out = (np.stack(self._snippets).astype(np.float32) if self._snippets
-               else np.zeros((0, len(self._row_sum)), np.float32))
+               else np.zeros((0, self._G), np.float32))
         self._snippets = []
         return out
 

@@ -99,9 +99,12 @@ def test_streamed_motion_prior_equals_the_old_one_exactly():
     sums) gives the old full-frame integer computation bit for bit, for overlapping and disjoint
     windows, every neighbour and runs with context frames."""
     rng = np.random.default_rng(3)
-    for (h, w), grid, win in (((24, 32), (2, 3), (16, 16)), ((40, 64), (3, 4), (8, 8)), ((30, 40), (1, 1), (30, 40))):
+    cases = (((24, 32), (2, 3), (16, 16), (1, 2, 15, 33)), ((40, 64), (3, 4), (8, 8), (1, 2, 15, 33)),
+             ((30, 40), (1, 1), (30, 40), (1, 2, 15, 33)),
+             ((530, 8), (2, 1), (270, 8), (3,)))  # windows taller than 256 rows: the float32 runs split
+    for (h, w), grid, win, lengths in cases:
         boxes = window_boxes(h, w, grid, win)
-        for n in (1, 2, 15, 33):
+        for n in lengths:
             frames = rng.integers(0, 256, (n + 2, h, w, 3), dtype=np.uint8)
             for neighbour in ("next", "prev", "both"):
                 for before, after in ((None, None), (frames[0], frames[-1]), (frames[0], None)):
