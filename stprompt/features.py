@@ -1061,6 +1061,7 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
             timer.merge(pool.seconds)
     bar.close()
     summary = {"extracted": done, "skipped": skipped, "snippets": snippets, "workers": max(workers, 0),
+               "frames": int(sum(r.n_frames for r in todo)),
                "wall_seconds": round(time.perf_counter() - start, 3),
                "seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
                "recipe_hash": recipe["recipe_hash"], "failed": failed, "warnings": warned}
@@ -1191,6 +1192,8 @@ def extract_from_params(params: dict[str, Any], splits: Sequence[str] | None = N
     root = resolve(params.get("data_root") or f"{params['run_dir']}/data/{params['dataset']}")
     out = resolve(out_dir) if out_dir is not None else feature_dir(params["run_dir"], params["dataset"])
     summary, split_records, failed = {}, {}, {}
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    who = f"rank {os.environ.get('RANK', 0)}/{world} " if world > 1 else ""
     for split in splits or params.get("splits", ["train", "val", "test"]):
         split_records[split] = records = load_dataset(params["dataset"], root, split, params.get("reader"))
         start = time.perf_counter()
@@ -1200,9 +1203,9 @@ def extract_from_params(params: dict[str, Any], splits: Sequence[str] | None = N
         summary[split]["backbone"] = info.recipe()  # what the results page names (model, weights hash)
         failed.update({r.id: (r, summary[split]["failed"][r.id]) for r in records if r.id in summary[split]["failed"]})
         if log:
-            log(f"{split}: {summary[split]['extracted']} extracted, {summary[split]['skipped']} "
-                f"up to date, {len(summary[split]['failed'])} failed ({summary[split]['wall_seconds']} s, "
-                f"{summary[split]['workers']} decode workers) -> {out}")
+            log(f"{who}{split}: {summary[split]['extracted']} extracted ({summary[split]['frames']} frames), "
+                f"{summary[split]['skipped']} up to date, {len(summary[split]['failed'])} failed "
+                f"({summary[split]['wall_seconds']} s, {summary[split]['workers']} decode workers) -> {out}")
     wait_for_all_ranks()
     if int(os.environ.get("RANK", 0)) == 0:
         recipe_hash = make_recipe(cfg, info.recipe())["recipe_hash"]

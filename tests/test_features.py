@@ -241,10 +241,13 @@ def test_stprompt_extract_cli_follows_the_profile(tmp_path):
     vlm.save_checkpoint(model, run_dir / "vlm" / "tiny_clip.pt")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "test: 2 extracted, 0 up to date" in proc.stdout
+    assert "test: 2 extracted (96 frames), 0 up to date, 0 failed" in proc.stdout
+    assert "manifests: every video of test has its features" in proc.stdout
     feats = load_features(run_dir / "features" / "synthvad" / "test_fire_000.npz")
     assert feats.patch.shape[1] == 4 and feats.recipe["features"]["grid"] == [2, 2]
-    assert "test: 0 extracted, 2 up to date" in subprocess.run(cmd, capture_output=True, text=True).stdout
+    assert "test: 0 extracted (0 frames), 2 up to date" in subprocess.run(cmd, capture_output=True, text=True).stdout
+    check = subprocess.run(cmd + ["--check"], capture_output=True, text=True)
+    assert check.returncode == 0 and "test: all 2 videos have features" in check.stdout
 
 
 def test_real_route_ucf_crime_layout_with_vit_b16_checkpoint(tmp_path):
