@@ -612,12 +612,12 @@ def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Se
     generator), for the frame-supervised oracle; a second training set ``"train_oracle"``.
     ``features_dir``: read the features from there (a variant, :mod:`stprompt.variants`) instead of
     ``<run_dir>/features/<dataset>``. ``reader``: the profile's reader options."""
-    from .features import feature_dir, feature_path, load_features
+    from .features import feature_dir, feature_path, map_features
 
     root = resolve(data_root or f"{run_dir}/data/{dataset}")
     records = split_records(dataset, root, splits, val_fraction, seed, reader)
     fdir = resolve(features_dir) if features_dir else feature_dir(run_dir, dataset)
-    recipe = load_features(feature_path(fdir, records["train"][0].id)).recipe
+    recipe = map_features(feature_path(fdir, records["train"][0].id)).recipe
     class_names = ["normal", *sorted({r.class_name for r in records["train"] if r.label})]
     sets = {"train": FeatureSet(records["train"], fdir, class_names, recipe["recipe_hash"], all_crops=all_crops),
             "val": FeatureSet(records["val"], fdir, class_names, recipe["recipe_hash"],
