@@ -295,9 +295,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--work", default=None, help="keep generated videos here (reused by later runs)")
+    ap.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--save", action="store_true")
     args = ap.parse_args(argv)
     videos = args.videos or [48, 24, 4, 4][:len(args.sizes)]
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     tmpdir = tempfile.TemporaryDirectory()
     work = Path(args.work) if args.work else Path(tmpdir.name)
     model, info = build(args.model, args.device, work)

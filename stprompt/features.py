@@ -410,7 +410,7 @@ def iter_chunks(frames: Iterable[np.ndarray], n_frames: int, cfg: FeatureConfig)
     per_chunk = int(cfg.chunk_snippets)
     if per_chunk < 1:
         raise ValueError(f"chunk_snippets must be >= 1, got {per_chunk}")
-    plans = []  # per chunk: first snippet, snippet bounds (frames), needed frames and positions
+    plans = []  # per chunk: first snippet, end frame, needed frames (video indices), positions in them
     for c0 in range(0, len(bounds), per_chunk):
         local = bounds[c0:c0 + per_chunk]
         samples = [sample_indices(int(a), int(b), cfg.frame_choice, cfg.mean_frames) for a, b in local]
@@ -423,21 +423,21 @@ def iter_chunks(frames: Iterable[np.ndarray], n_frames: int, cfg: FeatureConfig)
     motion: MotionPrior | None = None
     boxes = None
     rows: list[np.ndarray] = []  # motion priors of finished snippets not yet handed out
-    seconds = {"decode": 0.0, "motion": 0.0}
+    timer = Timer({"decode": 0.0, "motion": 0.0})  # since the last chunk handed out
     emit = 0  # next chunk to hand out
     buffer, slot = None, {}  # the frames of the chunk being collected, frame index -> row
     collecting = -1
 
     def ready(final: bool):
-        nonlocal emit, rows, seconds
+        nonlocal emit, rows, timer
         while emit < len(plans) and sum(len(r) for r in rows) >= len(plans[emit][3]) and \
                 (final or emit < collecting):
             c0, _, _, samples, mids = plans[emit]
             got = np.concatenate(rows) if rows else np.zeros((0, len(boxes)), np.float32)
             n = len(mids)
             rows = [got[n:]] if len(got) > n else []
-            chunk = SnippetChunk(c0, done_frames.pop(emit), samples, mids, got[:n], boxes, seconds)
-            seconds = {"decode": 0.0, "motion": 0.0}
+            chunk = SnippetChunk(c0, done_frames.pop(emit), samples, mids, got[:n], boxes, timer.seconds)
+            timer = Timer({"decode": 0.0, "motion": 0.0})
             emit += 1
             yield chunk
 
@@ -448,7 +448,7 @@ def iter_chunks(frames: Iterable[np.ndarray], n_frames: int, cfg: FeatureConfig)
             frame = next(it)
         except StopIteration:
             raise ValueError(f"the video ended after {f} frames, expected {n_frames}") from None
-        t = _lap(seconds, "decode", t)
+        t = timer.add("decode", t)
         ci = f // cfg.snippet_len // per_chunk
         if ci != collecting:  # a new chunk starts at this frame
             if buffer is not None:
@@ -469,21 +469,15 @@ def iter_chunks(frames: Iterable[np.ndarray], n_frames: int, cfg: FeatureConfig)
         got = motion.pop()
         if len(got):
             rows.append(got)
-        t = _lap(seconds, "motion", t)
+        t = timer.add("motion", t)
         yield from ready(final=False)
     done_frames[collecting] = buffer
     next(it, None)  # let a decoder see its end (a file longer than n_frames warns) and close
-    t = _lap(seconds, "decode", t)
+    t = timer.add("decode", t)
     motion.finish()
     rows.append(motion.pop())
-    _lap(seconds, "motion", t)
+    timer.add("motion", t)
     yield from ready(final=True)
-
-
-def _lap(seconds: dict[str, float], stage: str, since: float) -> float:
-    now = time.perf_counter()
-    seconds[stage] = seconds.get(stage, 0.0) + now - since
-    return now
 
 
 def encode_chunk(model: Any, chunk: SnippetChunk, cfg: FeatureConfig, device: str = "cpu",
@@ -593,10 +587,13 @@ def default_workers() -> int:
 #: costs about a second, as much as decoding ~3,000 SynthVAD frames).
 PIPELINE_MIN_FRAMES = 5000
 
+#: Priority offset of decode workers (``os.nice``): the encoder process keeps the cores it uses.
+WORKER_NICE = 10
+
 _WORKER_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _decode_worker(cfg: FeatureConfig, jobs: Any, conn: Any, threads: int | None) -> None:
+def _decode_worker(cfg: FeatureConfig, jobs: Any, conn: Any, threads: int | None, nice: int = 0) -> None:
     """Worker process: take ``(key, path, n_frames)`` jobs until ``None``; stream each video's
     chunks (:func:`iter_chunks`) to the encoder through ``conn``. Messages: ``("start", key)``,
     ``("chunk", key, meta)`` followed by the frames' bytes, ``("warning", key, text)``,
@@ -605,6 +602,8 @@ def _decode_worker(cfg: FeatureConfig, jobs: Any, conn: Any, threads: int | None
 
     from .datasets.video import iter_frames
 
+    if nice:
+        os.nice(nice)
     while True:
         job = jobs.get()
         if job is None:
@@ -639,18 +638,21 @@ class DecodePool:
     chunk, so a worker blocks until the encoder has read its previous chunk: each worker is at
     most one chunk ahead, and the frames in flight are bounded by two chunks per worker, whatever
     the videos' lengths. Workers are started with ``spawn`` (no state shared with this process, no
-    torch imported) and use one FFmpeg thread per core of their share.
+    torch imported), use one FFmpeg thread per core of their share (``threads``), and run at a
+    lower priority (``nice``, default :data:`WORKER_NICE`): where the encoder computes on the
+    same cores (a CPU encoder), the workers take the time it leaves idle instead of slowing it.
 
     Use as a context manager; :meth:`run` yields ``(kind, key, payload)`` events:
     ``("chunk", key, SnippetChunk)``, ``("warning", key, text)``, ``("done", key, None)``,
     ``("error", key, text)``. ``seconds["wait"]`` is the time the caller spent waiting for them.
     """
 
-    def __init__(self, cfg: FeatureConfig, workers: int, threads: int | None = None):
+    def __init__(self, cfg: FeatureConfig, workers: int, threads: int | None = None, nice: int | None = None):
         if workers < 1:
             raise ValueError(f"DecodePool needs at least one worker, got {workers}")
         self.cfg, self.n = cfg, int(workers)
         self.threads = threads or max(1, available_cores() // self.n)
+        self.nice = WORKER_NICE if nice is None else int(nice)
         self.seconds = {"wait": 0.0}
         self._procs: list[Any] = []
         self._conns: list[Any] = []
@@ -665,8 +667,8 @@ class DecodePool:
         try:
             for _ in range(self.n):
                 recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_decode_worker, args=(self.cfg, self._jobs, send, self.threads),
-                                   daemon=True)
+                proc = ctx.Process(target=_decode_worker, args=(self.cfg, self._jobs, send, self.threads,
+                                                                self.nice), daemon=True)
                 proc.start()
                 send.close()
                 self._procs.append(proc)
@@ -1145,8 +1147,8 @@ def clip_spec_from_params(params: dict[str, Any]) -> Any:
     """The CLIP of a profile: ``clip_model``, ``clip_pretrained`` and ``clip_checkpoint`` (empty
     strings mean none); the tiny CLIP without a checkpoint means the one ``00_pretrain_vlm`` wrote
     to ``<run_dir>/vlm/tiny_clip.pt``. ``device`` ("cpu", "cuda", "auto"); under torchrun each rank
-    uses ``cuda:<LOCAL_RANK mod the GPU count>``, so several ranks may share a GPU (decoding and
-    the motion prior run on the CPU: more ranks than GPUs keep a GPU busier)."""
+    uses ``cuda:<LOCAL_RANK mod the GPU count>``, so several ranks may share a GPU (each rank's
+    decode workers take its share of the cores, :func:`default_workers`)."""
     from .vlm import ClipSpec
 
     model = params.get("clip_model", "tiny_clip")
