@@ -997,6 +997,7 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
     from tqdm.auto import tqdm
 
     from .datasets.video import VideoLengthWarning, VideoReadError, iter_frames
+    from .progress import report as report_progress
 
     recipe = make_recipe(cfg, backbone)
     timer = Timer()
@@ -1020,6 +1021,7 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
         done += 1
         snippets += len(arrays["frame"])
         bar.update(1)
+        report_progress(f"features of {Path(out_dir).name}, videos", done + len(failed), len(todo))
 
     start = time.perf_counter()
     if workers <= 0:
