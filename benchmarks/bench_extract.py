@@ -294,6 +294,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default="tiny_clip", help="tiny_clip or an open_clip name (ViT-B-16)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--chunk-snippets", type=int, default=32, help="snippets encoded together (a recipe field)")
     ap.add_argument("--work", default=None, help="keep generated videos here (reused by later runs)")
     ap.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--save", action="store_true")
@@ -308,6 +309,7 @@ def main(argv=None) -> dict:
     device_name = torch.cuda.get_device_name(0) if cuda else (platform.processor() or "cpu")
     result = {"model": args.model, "device": args.device, "device_name": device_name,
               "gflops_per_image": gflops_per_image(model, info), "batch_size": args.batch_size,
+              "chunk_snippets": args.chunk_snippets,
               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
               "default_workers": default_workers(), "long_video_frames": args.long or None, "runs": []}
     peak = card_peak(device_name) if cuda else None
@@ -315,7 +317,8 @@ def main(argv=None) -> dict:
     for size, n_videos in zip(args.sizes, videos):
         w, h = (int(v) for v in size.split("x"))
         side = WINDOW_FOR_HEIGHT.get(h, max(16, h // 3))
-        cfg = FeatureConfig(grid=(3, 4), window=(side, side), batch_size=args.batch_size)
+        cfg = FeatureConfig(grid=(3, 4), window=(side, side), batch_size=args.batch_size,
+                            chunk_snippets=args.chunk_snippets)
         if args.long:
             records = long_video(w, h, args.long, work / f"long_{size}_{args.long}.mp4")
         else:
@@ -350,9 +353,11 @@ def main(argv=None) -> dict:
 
         from stprompt.io import repo_root, write_json
 
-        name = "bench_extract" + ("" if (args.model, args.device) == ("tiny_clip", "cpu") else f"_{args.model}_{args.device}")
+        name = "bench_extract_pipeline" + ("" if (args.model, args.device) == ("tiny_clip", "cpu") else f"_{args.model}_{args.device}")
         if args.long:
             name += f"_long{args.long}"
+        if args.chunk_snippets != 32:
+            name += f"_chunk{args.chunk_snippets}"
         out = repo_root() / "benchmarks" / "results" / f"{name}.json"
         write_json(out, result)
         save(figure(result), out.with_suffix(".png"))
