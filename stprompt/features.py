@@ -702,6 +702,9 @@ class DecodePool:
         open_conns = list(self._conns)
         remaining = len(jobs)
         while remaining:
+            if not open_conns:
+                raise RuntimeError(f"every decode worker exited with {remaining} video(s) left "
+                                   f"(exit codes {[p.exitcode for p in self._procs]})")
             t = time.perf_counter()
             ready = wait(open_conns, timeout=5.0)
             if not ready:

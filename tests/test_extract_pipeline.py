@@ -236,3 +236,20 @@ def test_extract_frames_stays_the_in_process_api(clip, videos):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(iter_frames(rec.path, 0, rec.n_frames, expect_end=True))  # exact length: no warning
+
+
+def test_a_decode_worker_that_dies_is_named_with_its_video(videos):
+    """A worker killed mid-video (e.g. by the OOM killer) stops the run with the video's name
+    instead of hanging."""
+    import os
+    import signal
+
+    from stprompt.features import DecodePool
+
+    cfg = dataclasses.replace(RECIPES["default"], chunk_snippets=1)
+    with DecodePool(cfg, 1) as pool:
+        events = pool.run([("a", videos[0].path, videos[0].n_frames)])
+        assert next(events)[0] == "chunk"
+        os.kill(pool._procs[0].pid, signal.SIGKILL)
+        with pytest.raises(RuntimeError, match="decode worker died while on video 'a'"):
+            list(events)
