@@ -494,11 +494,12 @@ def encode_chunk(model: Any, chunk: SnippetChunk, cfg: FeatureConfig, device: st
     h, w = frames.shape[1:3]
     idx = chunk.samples
     flat = [i for group in idx for i in group]
-    images = frames[flat]
+    every = list(range(len(frames)))  # the "mid" recipe: the chunk's frames are its images, in order
+    images = frames if flat == every else frames[flat]
     if cfg.crop == "center":
         x1, y1, x2, y2 = center_crop_box(h, w, cfg.crop_fraction)
         images = images[:, y1:y2, x1:x2]
-    mids = frames[chunk.mids]
+    mids = frames if chunk.mids == every else frames[chunk.mids]
     windows = None
     if cfg.patch_mode == "crops":
         windows = np.stack([mids[:, y1:y2, x1:x2] for x1, y1, x2, y2 in boxes], 1)
@@ -722,7 +723,8 @@ class DecodePool:
                         raise RuntimeError(f"a decode worker died while on video {current[conn]!r}") from None
                     continue
                 if kind == "chunk":
-                    frames = np.frombuffer(conn.recv_bytes(), np.uint8).reshape(payload["shape"])
+                    frames = np.empty(payload["shape"], np.uint8)
+                    conn.recv_bytes_into(frames.reshape(-1))  # straight into a writable array
                     payload = SnippetChunk(payload["start"], frames, payload["samples"], payload["mids"],
                                            payload["motion"], payload["boxes"], payload["seconds"])
                 self.seconds["wait"] += time.perf_counter() - t
