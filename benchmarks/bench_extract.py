@@ -273,8 +273,9 @@ def figure(result: dict):
             vals = [r[key] if r else 0 for r in runs]
             bars = ax.bar(np.arange(len(sizes)) + k * width, vals, width, label=label.get(mode, f"workers={mode}"))
             for b, v in zip(bars, vals):
-                ax.text(b.get_x() + b.get_width() / 2, b.get_height(), f"{v:.2g}" if key == "encoder_wait_share"
-                        else f"{v:.0f}", ha="center", va="bottom", fontsize=7)
+                ax.text(b.get_x() + b.get_width() / 2, b.get_height(), f"{v:.0f}" if key == "peak_rank_mib"
+                        else f"{v:.2g}" if key == "encoder_wait_share" else f"{v:.3g}", ha="center", va="bottom",
+                        fontsize=7)
     for ax, title in zip(axes, ("snippets / s", "share of time the encoder waits", "peak memory per rank (MiB, PSS)")):
         ax.set_xticks(np.arange(len(sizes)) + width * (len(modes) - 1) / 2, sizes)
         ax.set_title(title, fontsize=9)
@@ -298,7 +299,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--work", default=None, help="keep generated videos here (reused by later runs)")
     ap.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--save", action="store_true")
+    ap.add_argument("--plot", default=None, help="only redraw the chart of this saved JSON record")
     args = ap.parse_args(argv)
+    if args.plot:
+        from plots import save
+
+        from stprompt.io import read_json
+
+        save(figure(read_json(args.plot)), Path(args.plot).with_suffix(".png"))
+        return read_json(args.plot)
     videos = args.videos or [48, 24, 4, 4][:len(args.sizes)]
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
