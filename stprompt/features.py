@@ -1262,7 +1262,7 @@ def check_from_params(params: dict[str, Any], splits: Sequence[str] | None = Non
     out = feature_dir(params["run_dir"], params["dataset"])
     result, problems = {}, []
     for split in splits or params.get("splits", ["train", "val", "test"]):
-        records = load_dataset(params["dataset"], root, split)
+        records = load_dataset(params["dataset"], root, split, params.get("reader"))
         manifest = manifest_path(out, split)
         recipe_hash = None
         if manifest.is_file():
