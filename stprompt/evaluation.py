@@ -1,9 +1,17 @@
 """Evaluating trained runs on the test split: per-seed reports, the main table (mean ± std over
-seeds), per-class AUC, ROC curves and score curves (notebook ``03_evaluate``).
+seeds with 95 % intervals, the within-video AUC and each method's difference to the reference
+method), the split of pooled AUC into within- and cross-video pairs, per-class AUC, ROC curves and
+score curves (notebook ``03_evaluate``).
 
 Scores come from ``<run_dir>/scores/<method>_seed<k>.npz`` (written by
 :func:`stprompt.train.fit_and_score`); ground truth from the test records. The frame-supervised
 oracle sees frame labels in training and is reported as an upper bound, never as a competitor.
+
+Intervals: the paired video-level bootstrap of :mod:`stprompt.stats` — the test videos are
+resampled (:data:`stprompt.stats.N_BOOT` = 1000 resamples drawn from seed
+:data:`stprompt.stats.BOOT_SEED` = 0, the same for every method), on each resample every seed's
+metric is computed and averaged over seeds, and the interval is the 2.5–97.5 percentile range of
+those means. A difference to the reference is *resolved* when its interval excludes 0.
 """
 
 from __future__ import annotations
@@ -15,10 +23,16 @@ import numpy as np
 
 from .io import resolve
 from .report import mean_std
+from .stats import BOOT_SEED, METRIC_NAMES, N_BOOT, format_difference, format_estimate, format_interval
 
 ORACLE_NOTE = "oracle (frame labels; upper bound)"
 MAIN_COLUMNS = (("auc_micro", "frame AUC"), ("ap_sklearn", "AP (sklearn)"),
                 ("false_alarm_rate", "FAR@0.5"), ("auc_anomalous_videos", "AUC (anomalous videos)"))
+#: Columns of the main table with intervals, in order; a difference column follows those in
+#: :data:`COMPARED_IN_MAIN`.
+INTERVAL_COLUMNS = ("auc_micro", "auc_within_video", "ap_sklearn", "false_alarm_rate", "auc_anomalous_videos")
+COMPARED_IN_MAIN = ("auc_micro", "auc_within_video")
+DEFAULT_REFERENCE = "stprompt"
 
 
 def run_name(method: str, seed: int) -> str:
@@ -48,27 +62,102 @@ def display_name(method: str) -> str:
     return ORACLE_NOTE if method == "oracle" else method
 
 
-def main_table(reports: dict[str, list[dict]], digits: int = 3) -> list[dict]:
-    """One row per method: each main metric as mean ± std over seeds (and the seed count)."""
+def detection_bootstrap(run_dir: str | Path, records: Sequence[Any], methods: Sequence[str], seeds: Sequence[int],
+                        reference: str | None = DEFAULT_REFERENCE, n_boot: int = N_BOOT,
+                        seed: int = BOOT_SEED) -> dict[str, Any]:
+    """The paired video-level bootstrap (module docstring) of every method's test scores:
+    ``{"detection": ..., "per_class": ...}``, each what :func:`stprompt.stats.bootstrap` returns
+    (detection: the metrics of :data:`stprompt.stats.METRICS` and differences to ``reference``,
+    when it is among ``methods``; per class: the AUC of each class's videos with the normal
+    videos), plus ``"within_pair_share"``, the share of (anomalous, normal) frame pairs that lie
+    in one video (it depends on the labels only). One run's frame scores are held at a time."""
+    from .datasets import frame_labels
+    from .stats import bootstrap, detection_evaluation, per_class_evaluation, score_groups, within_pair_share
+    from .train import frame_scores
+
+    labels = {r.id: frame_labels(r) for r in records}
+    classes = [r.class_name if r.label else "normal" for r in records]
+    det: dict[str, list] = {}
+    per_class: dict[str, list] = {}
+    for m in methods:
+        for s in seeds:
+            g = score_groups(frame_scores(load_scores(run_dir, m, s), records), labels)
+            det.setdefault(m, []).append(detection_evaluation(g))
+            per_class.setdefault(m, []).append(per_class_evaluation(g, classes))
+    ref = reference if reference in det else None
+    return {"detection": bootstrap(det, ref, n_boot, seed), "per_class": bootstrap(per_class, None, n_boot, seed),
+            "within_pair_share": within_pair_share(labels)}
+
+
+def main_table(reports: dict[str, list[dict]], digits: int = 3, boot: dict[str, Any] | None = None) -> list[dict]:
+    """One row per method: each main metric as mean ± std over seeds (and the seed count).
+
+    With ``boot`` (the ``"detection"`` part of :func:`detection_bootstrap`): every metric of
+    :data:`INTERVAL_COLUMNS` as ``mean ± std [95 % interval]``, the within-video AUC among them,
+    and for the metrics of :data:`COMPARED_IN_MAIN` the difference to the reference method with
+    its interval and *resolved*/*unresolved* (the reference row says ``reference``)."""
     rows = []
+    ref = (boot or {}).get("reference")
     for method, reps in reports.items():
         row = {"method": display_name(method), "seeds": len(reps)}
-        for key, label in MAIN_COLUMNS:
-            row[label] = mean_std([r[key] for r in reps], digits)
+        if boot is None:
+            for key, label in MAIN_COLUMNS:
+                row[label] = mean_std([r[key] for r in reps], digits)
+        else:
+            for key in INTERVAL_COLUMNS:
+                row[METRIC_NAMES[key]] = format_estimate(boot["methods"][method][key], digits)
+                if key in COMPARED_IN_MAIN and ref is not None:
+                    row[f"Δ {METRIC_NAMES[key]} vs {ref}"] = (
+                        "reference" if method == ref else format_difference(boot["differences"][method].get(key), digits))
         rows.append(row)
     return rows
 
 
-def per_class_table(reports: dict[str, list[dict]], digits: int = 3) -> list[dict]:
+def differences_table(boot: dict[str, Any], metrics: Sequence[str] = INTERVAL_COLUMNS, key: str = "method",
+                      digits: int = 3) -> list[dict]:
+    """One row per method other than the reference: its difference to the reference on every
+    metric of ``metrics`` (``method − reference``), with interval and *resolved*/*unresolved*.
+    ``boot``: what :func:`stprompt.stats.bootstrap` returns."""
+    ref = boot.get("reference")
+    rows = []
+    for method, diffs in boot.get("differences", {}).items():
+        row = {key: f"{display_name(method)} − {ref}"}
+        for m in metrics:
+            if m in boot["methods"][method]:
+                row[f"Δ {METRIC_NAMES.get(m, m)}"] = format_difference(diffs.get(m), digits)
+        rows.append(row)
+    return rows
+
+
+def auc_split_table(boot: dict[str, Any], within_pair_share: float, digits: int = 3) -> list[dict]:
+    """Pooled frame AUC split into within- and cross-video pairs per method
+    (:func:`stprompt.stats.auc_decomposition`): ``pooled = w · within-pairs + (1 − w) · cross-pairs``
+    with ``w`` the share of anomalous-normal frame pairs inside one video; with the per-video mean
+    (within-video AUC) beside them, all with their intervals."""
+    rows = []
+    for method, entries in boot["methods"].items():
+        rows.append({"method": display_name(method), "frame AUC (all pairs)": format_estimate(entries["auc_micro"], digits),
+                     "share of pairs within a video": f"{within_pair_share:.4f}",
+                     "AUC on within-video pairs": format_estimate(entries["auc_within_pairs"], digits),
+                     "AUC on cross-video pairs": format_estimate(entries["auc_cross_pairs"], digits),
+                     "within-video AUC (mean per video)": format_estimate(entries["auc_within_video"], digits)})
+    return rows
+
+
+def per_class_table(reports: dict[str, list[dict]], digits: int = 3, boot: dict[str, Any] | None = None) -> list[dict]:
     """One row per method, one column per anomaly class: AUC on that class's videos plus all
-    normal videos, mean over seeds."""
+    normal videos, mean over seeds; with ``boot`` (the ``"per_class"`` part of
+    :func:`detection_bootstrap`) as ``mean [95 % interval]``."""
     rows = []
     for method, reps in reports.items():
         classes = sorted(reps[0].get("auc_per_class", {}))
         row = {"method": display_name(method)}
         for c in classes:
-            vals = [r["auc_per_class"][c] for r in reps]
-            row[c] = round(float(np.mean(vals)), digits)
+            if boot is not None:
+                row[c] = format_interval(boot["methods"][method][c], digits)
+            else:
+                vals = [r["auc_per_class"][c] for r in reps]
+                row[c] = round(float(np.mean(vals)), digits)
         rows.append(row)
     return rows
 
@@ -107,3 +196,37 @@ def score_curve_videos(run_dir: str | Path, records: Sequence[Any], methods: Seq
     picked += [r for r in records if not r.label][:1]
     return [{"id": r.id, "class_name": r.class_name, "labels": frame_labels(r),
              "scores": {name: s[r.id] for name, s in scores.items()}} for r in picked]
+
+
+LOCALIZATION_COLUMNS = ("tiou", "rbdc", "tbdc", "pixel_auc")  # keys of stprompt.localize.localization_metrics
+
+
+def localization_bootstrap(parts: dict[str, list[Any]], reference: str | None = "stprompt", n_boot: int = N_BOOT,
+                           seed: int = BOOT_SEED) -> dict[str, Any]:
+    """The paired video-level bootstrap (module docstring) of localization: ``parts[localizer]``
+    holds one :class:`stprompt.stats.LocalizationParts` per seed (from
+    :func:`stprompt.localize.localize_and_score` with ``parts=True``; θ stays each seed's, chosen
+    on validation). Returns what :func:`stprompt.stats.bootstrap` returns, with differences to
+    ``reference`` when it is among the localizers."""
+    from .stats import bootstrap, localization_evaluation
+
+    evaluations = {m: [localization_evaluation(p) for p in seeds] for m, seeds in parts.items()}
+    return bootstrap(evaluations, reference if reference in evaluations else None, n_boot, seed)
+
+
+def localization_table(boot: dict[str, Any], digits: int = 3) -> list[dict]:
+    """One row per localizer: TIoU, RBDC, TBDC and pixel AUC (where the ground truth defines them)
+    as ``mean ± std [95 % interval]``, and the difference of TIoU to the reference localizer with
+    its interval and *resolved*/*unresolved*. Columns keep the metric keys (``tiou``…)."""
+    ref = boot.get("reference")
+    rows = []
+    for name, entries in boot["methods"].items():
+        row: dict[str, Any] = {"localizer": name}
+        for key in LOCALIZATION_COLUMNS:
+            if key in entries:
+                row[key] = format_estimate(entries[key], digits)
+                if key == "tiou" and ref is not None:
+                    row[f"Δ tiou vs {ref}"] = ("reference" if name == ref else
+                                               format_difference(boot["differences"][name].get(key), digits))
+        rows.append(row)
+    return rows
