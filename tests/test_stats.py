@@ -226,6 +226,11 @@ def test_reading_a_difference_by_hand():
     assert stats.videos_to_resolve(stats.reverse(wide), 90) == 360
     assert stats.videos_to_resolve({"value": 0.0, "lo": 0.0, "hi": 0.0}, 90) is None
     assert stats.format_difference(wide) == "+0.020 [-0.020, +0.060] unresolved"
+    # a bound just above 0 excludes it: it must not read as +0.000
+    assert stats.format_difference({"value": 0.14, "lo": 3.1e-6, "hi": 0.374, "resolved": True}) == \
+        "+0.140 [+3e-06, +0.374] resolved"
+    assert stats.format_difference({"value": 0.11, "lo": 0.0, "hi": 0.438, "resolved": False}) == \
+        "+0.110 [+0.000, +0.438] unresolved"
     assert stats.format_estimate({"value": 0.6712, "lo": 0.61, "hi": 0.72, "std": 0.046, "per_seed": [0.6, 0.7]}) \
         == "0.671 ± 0.046 [0.610, 0.720]"
     assert stats.format_estimate({"value": 0.5, "lo": 0.4, "hi": 0.6, "std": 0.0, "per_seed": [0.5]}) == \
