@@ -169,10 +169,13 @@ def collect_grids(entries: Sequence[str], profile: Any) -> list[dict[str, Any]]:
         points, _, out_dir = plan(grid, grid.source, profile)
         saved = out_dir / "summary.json"
         summary = read_json(saved) if saved.is_file() else None
-        current = [(r["key"], r["seeds"]) for r in aggregate(points, out_dir)]
-        if summary is None or [(r["key"], r["seeds"]) for r in summary.get("rows", [])] != current:
+        aggregated = aggregate(points, out_dir)
+        if summary is None or [(r["key"], r["seeds"]) for r in summary.get("rows", [])] != \
+                [(r["key"], r["seeds"]) for r in aggregated]:
             summary = grid_summary(points, out_dir, grid, profile)
         rows = summary["rows"]
+        for r, a in zip(rows, aggregated):  # the JSON file sorts keys: keep the grid's order of switches
+            r["switches"] = a["switches"]
         default = next((r["reference"] for r in rows if r.get("data", "") == "" and r.get("reference")), None)
         out.append({"grid": grid, "rows": rows, "out_dir": out_dir, "default": default, "summary": summary})
     return out

@@ -632,13 +632,19 @@ def claim_status(entry: Mapping[str, Any]) -> str:
 def videos_to_resolve(entry: Mapping[str, Any], n_videos: int) -> int | None:
     """About how many test videos would resolve an unresolved difference (module docstring):
     ``n · (h / |d|)²`` with ``h`` the distance from the estimate ``d`` to the interval's bound on
-    the side of 0. ``None`` when ``d`` is 0 (no effect to resolve) or undefined; for a resolved
-    difference, the count at which it would just stay resolved (≤ ``n``)."""
+    the side of 0, and more than ``n`` (an interval that ends exactly at 0 is unresolved with the
+    ``n`` videos it has). ``None`` when ``d`` is 0 (no effect to resolve) or undefined; for a
+    resolved difference, the count at which it would just stay resolved (≤ ``n``)."""
     d, lo, hi = entry.get("value", math.nan), entry.get("lo", math.nan), entry.get("hi", math.nan)
     if not all(np.isfinite(x) for x in (d, lo, hi)) or d == 0:
         return None
     h = d - lo if d > 0 else hi - d
-    return max(1, math.ceil(n_videos * (h / abs(d)) ** 2))
+    need = max(1, math.ceil(n_videos * (h / abs(d)) ** 2))
+    return max(need, n_videos + 1) if _claim_unresolved(lo, hi) else need
+
+
+def _claim_unresolved(lo: float, hi: float) -> bool:
+    return not (lo > 0 or hi < 0)
 
 
 def format_interval(entry: Mapping[str, float], digits: int = 3, signed: bool = False) -> str:

@@ -364,8 +364,9 @@ def _whiskers(points: Sequence[Mapping], m: str) -> tuple[list[float], np.ndarra
 def whisker_note(ci: bool, seeds: str) -> str:
     """What the bars (or points) and whiskers of :func:`ablation_bars` and
     :func:`scale_sweep_figure` are."""
-    return (f"mean over {seeds} seeds; whiskers: 95 % interval (paired bootstrap of the test videos)" if ci
-            else f"mean ± std over {seeds} seeds")
+    unit = "seed" if seeds == "1" else "seeds"
+    return (f"mean over {seeds} {unit}; whiskers: 95 % interval (paired bootstrap of the test videos)" if ci
+            else f"mean ± std over {seeds} {unit}")
 
 
 def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: str = "",
@@ -380,7 +381,10 @@ def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: st
     fig = Figure(figsize=(3.2 + 0.55 * len(rows) * len(present), 3.8), layout="constrained")
     axes = fig.subplots(1, max(1, len(present)), squeeze=False)[0]
     # bars are labelled by the switch values; the switch names go on the x axis
-    switch_names = list(rows[0].get("switches", {})) if rows else []
+    # one switch list for all bars: name it; points with their own switches: say what a label holds
+    names_per_row = {tuple(r.get("switches", {})) for r in rows}
+    switch_names = (list(next(iter(names_per_row))) if len(names_per_row) == 1 else
+                    ["configuration (its switch values)"]) if rows else []
     names = ["\n".join(_short(v) for v in r["switches"].values()) if r.get("switches") else r["key"]
              for r in rows]
     all_ci = bool(present)

@@ -234,7 +234,11 @@ def test_grid_findings_and_charts_use_the_intervals_when_the_scores_were_kept():
     bars = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)][0]
     ends = sorted(tuple(np.round(sorted(seg[:, 1]), 6)) for seg in bars.lines[2][0].get_segments())
     assert ends == [(0.5, 0.68), (0.62, 0.75)]  # whiskers at the intervals, not at ± std
-    assert "95 % interval" in fig._suptitle.get_text()
+    assert "mean over 3 seeds; whiskers: 95 % interval" in fig._suptitle.get_text()
+    assert fig.axes[0].get_xlabel() == "sa2"
+    mixed = [rows[0], {**rows[1], "switches": {"patch_mode": "tokens", "localize": True}}]
+    assert viz.ablation_bars(mixed, {"auc_micro": "frame AUC"}).axes[0].get_xlabel() == \
+        "configuration (its switch values)"  # no one switch name describes every bar
     series = scale_series([{**rows[0], "switches": {"anomaly_area": [0.01, 0.06]},
                             "mean": {"auc_micro": 0.7, "median_area_pct": 3.0}}])
     assert scale_table(series)[0]["frame AUC"] == "0.700 ± 0.010 [0.620, 0.750]"

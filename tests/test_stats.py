@@ -225,6 +225,9 @@ def test_reading_a_difference_by_hand():
     assert stats.videos_to_resolve(wide, 90) == 360
     assert stats.videos_to_resolve(stats.reverse(wide), 90) == 360
     assert stats.videos_to_resolve({"value": 0.0, "lo": 0.0, "hi": 0.0}, 90) is None
+    # an interval ending exactly at 0 (h = |d|) is unresolved with its 8 videos: more are needed
+    assert stats.videos_to_resolve({"value": 0.112, "lo": 0.0, "hi": 0.438}, 8) == 9
+    assert stats.videos_to_resolve(up, 90) == 58  # resolved: 90 · (0.04 / 0.05)² = 57.6 would do
     assert stats.format_difference(wide) == "+0.020 [-0.020, +0.060] unresolved"
     # a bound just above 0 excludes it: it must not read as +0.000
     assert stats.format_difference({"value": 0.14, "lo": 3.1e-6, "hi": 0.374, "resolved": True}) == \
