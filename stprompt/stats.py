@@ -648,21 +648,21 @@ def _claim_unresolved(lo: float, hi: float) -> bool:
 
 
 def format_interval(entry: Mapping[str, float], digits: int = 3, signed: bool = False) -> str:
-    """``"0.671 [0.612, 0.720]"`` (``signed``: ``"+0.072 [-0.023, +0.164]"``). A bound that is not
-    0 but rounds to it keeps one significant digit (``"+3e-06"``), so that an interval that
-    excludes 0 never reads as one that touches it."""
+    """``"0.671 [0.612, 0.720]"`` (``signed``: ``"+0.072 [-0.023, +0.164]"``). A number that is
+    not 0 but rounds to it keeps one significant digit (``"+3e-06"``), so that an interval that
+    excludes 0 never reads as one that touches it, nor a tiny difference as none."""
     fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
-    if not np.isfinite(entry.get("value", math.nan)):
-        return "—"
-    if not (np.isfinite(entry.get("lo", math.nan)) and np.isfinite(entry.get("hi", math.nan))):
-        return fmt.format(entry["value"])
 
-    def bound(x: float) -> str:
+    def number(x: float) -> str:
         if x != 0 and round(x, digits) == 0:
             return f"{x:+.0e}" if signed else f"{x:.0e}"
         return fmt.format(x)
 
-    return f"{fmt.format(entry['value'])} [{bound(entry['lo'])}, {bound(entry['hi'])}]"
+    if not np.isfinite(entry.get("value", math.nan)):
+        return "—"
+    if not (np.isfinite(entry.get("lo", math.nan)) and np.isfinite(entry.get("hi", math.nan))):
+        return number(entry["value"])
+    return f"{number(entry['value'])} [{number(entry['lo'])}, {number(entry['hi'])}]"
 
 
 def format_estimate(entry: Mapping[str, Any], digits: int = 3) -> str:

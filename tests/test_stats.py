@@ -234,6 +234,8 @@ def test_reading_a_difference_by_hand():
         "+0.140 [+3e-06, +0.374] resolved"
     assert stats.format_difference({"value": 0.11, "lo": 0.0, "hi": 0.438, "resolved": False}) == \
         "+0.110 [+0.000, +0.438] unresolved"
+    assert stats.format_difference({"value": -4.6e-5, "lo": -2.1e-4, "hi": 0.0, "resolved": False}) == \
+        "-5e-05 [-2e-04, +0.000] unresolved"  # a tiny difference is not written as -0.000
     assert stats.format_estimate({"value": 0.6712, "lo": 0.61, "hi": 0.72, "std": 0.046, "per_seed": [0.6, 0.7]}) \
         == "0.671 ± 0.046 [0.610, 0.720]"
     assert stats.format_estimate({"value": 0.5, "lo": 0.4, "hi": 0.6, "std": 0.0, "per_seed": [0.5]}) == \
