@@ -27,7 +27,7 @@ thread, so a point's numbers do not depend on the schedule; ``--jobs N`` runs N 
 grid across machines.
 
 **What a point keeps.** ``metrics.json`` section ``ablation`` (its numbers) and
-``test_scores.npz`` (:func:`save_point_scores`): its test snippet scores, the test frame labels and,
+``test_scores.npz`` (:func:`stprompt.evaluation.save_point_scores`): its test snippet scores, the test frame labels and,
 when it localizes, the localization's per-video sums — what a paired bootstrap needs, in plain
 arrays (loading runs no code).
 
@@ -294,77 +294,6 @@ INTERVAL_METRICS = ("auc_micro", "auc_within_video", "ap_sklearn", "false_alarm_
 COMPARED = ("auc_micro", "auc_within_video", "tiou")
 #: Switches that change the test data: configurations are compared only with the same values.
 DATA_SWITCHES = ("anomaly_area",)
-SCORES_FILE = "test_scores.npz"  # what a point keeps for the bootstrap (save_point_scores)
-
-
-def save_point_scores(result_dir: str | Path, test_scores: Mapping[str, Any], records: Sequence[Any],
-                      parts: Any = None, snippet_len: int = 16) -> Path:
-    """Write ``<result_dir>/test_scores.npz`` atomically: the test videos (``ids``, ``n_frames``),
-    their snippet scores (``snippet_scores`` concatenated in video order, ``n_snippets`` each,
-    ``snippet_len`` frames per snippet), their 0/1 frame labels (``labels``, concatenated) and,
-    with ``parts`` (:class:`stprompt.stats.LocalizationParts` of the same videos), the
-    localization's per-video sums (``loc_*``). Plain arrays only: loading runs no code."""
-    import numpy as np
-
-    from .datasets import frame_labels
-    from .io import atomic_path
-
-    ids = [r.id for r in records]
-    snippets = [np.asarray(test_scores[r.id], dtype=np.float64).reshape(-1) for r in records]
-    arrays = {"ids": np.array(ids, dtype=str), "n_frames": np.array([r.n_frames for r in records], dtype=np.int64),
-              "snippet_len": np.asarray(snippet_len, dtype=np.int64),
-              "n_snippets": np.array([len(s) for s in snippets], dtype=np.int64),
-              "snippet_scores": np.concatenate(snippets) if snippets else np.zeros(0),
-              "labels": np.concatenate([frame_labels(r).astype(np.uint8) for r in records]) if records
-              else np.zeros(0, np.uint8)}
-    if parts is not None:
-        if list(parts.ids) != ids:
-            raise ValueError("save_point_scores: the localization parts hold other videos than the test records")
-        arrays.update(parts.to_arrays())
-    path = resolve(result_dir) / SCORES_FILE
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **arrays)
-    return path
-
-
-def load_point_scores(path: str | Path) -> dict[str, Any]:
-    """What :func:`save_point_scores` wrote: ``{"ids", "frame_scores": {id: (n_frames,)},
-    "labels": {id: (n_frames,) uint8}, "parts": LocalizationParts | None}`` (snippet scores
-    repeated over their frames, :func:`stprompt.metrics.expand_snippet_scores`). A file that is
-    not one raises ``ValueError`` naming it."""
-    import zipfile
-
-    import numpy as np
-
-    from .metrics import expand_snippet_scores
-    from .stats import LocalizationParts
-
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: not a point's test scores ({exc})") from None
-    missing = [k for k in ("ids", "n_frames", "snippet_len", "n_snippets", "snippet_scores", "labels") if k not in arrays]
-    if missing:
-        raise ValueError(f"{path}: missing arrays {missing} (written by stprompt.ablate.save_point_scores)")
-    ids = [str(v) for v in arrays["ids"].tolist()]
-    n_frames, n_snippets = arrays["n_frames"].astype(int), arrays["n_snippets"].astype(int)
-    if not (len(n_frames) == len(n_snippets) == len(ids)) or n_snippets.sum() != len(arrays["snippet_scores"]) \
-            or n_frames.sum() != len(arrays["labels"]):
-        raise ValueError(f"{path}: the array lengths disagree ({len(ids)} ids, {len(n_frames)} frame counts, "
-                         f"{n_snippets.sum()} snippets announced and {len(arrays['snippet_scores'])} stored, "
-                         f"{n_frames.sum()} frames announced and {len(arrays['labels'])} labels stored)")
-    snip = np.split(arrays["snippet_scores"], np.cumsum(n_snippets)[:-1])
-    labels = np.split(arrays["labels"], np.cumsum(n_frames)[:-1])
-    try:
-        frames = {v: expand_snippet_scores(s, int(n), int(arrays["snippet_len"])) for v, s, n in zip(ids, snip, n_frames)}
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    return {"ids": ids, "frame_scores": frames, "labels": dict(zip(ids, labels)),
-            "parts": LocalizationParts.from_arrays(arrays, ids)}
-
-
 def _config_key(switches: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={_label(v)}" for k, v in switches.items()) or "base"
 
@@ -372,6 +301,8 @@ def _config_key(switches: Mapping[str, Any]) -> str:
 def point_results(points: list[Point], out_dir: Path) -> list[dict]:
     """The ``ablation`` section of every finished point: ``{"switches", "seed", "metrics",
     "scores"}`` (``scores``: its ``test_scores.npz``, or None where the point kept none)."""
+    from .evaluation import SCORES_FILE
+
     out = []
     for p in points:
         metrics_path = out_dir / p.name / "metrics.json"
@@ -463,6 +394,7 @@ def grid_summary(points: list[Point], out_dir: Path, grid: AblationGrid, profile
 
     import numpy as np
 
+    from .evaluation import load_point_scores
     from .stats import (BOOT_SEED, LEVEL, N_BOOT, bootstrap, combine, detection_evaluation,
                         localization_evaluation, score_groups)
 

@@ -17,7 +17,7 @@ those means. A difference to the reference is *resolved* when its interval exclu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -230,3 +230,73 @@ def localization_table(boot: dict[str, Any], digits: int = 3) -> list[dict]:
                                                format_difference(boot["differences"][name].get(key), digits))
         rows.append(row)
     return rows
+
+
+#: What an ablation point keeps for its grid's paired bootstrap (``04_ablations``; read by
+#: :func:`stprompt.ablate.grid_summary`). It lives here, not in :mod:`stprompt.ablate`, so that
+#: 04's fingerprint holds no more than the modules it runs (not the pipeline or the results page).
+SCORES_FILE = "test_scores.npz"
+
+
+def save_point_scores(result_dir: str | Path, test_scores: Mapping[str, Any], records: Sequence[Any],
+                      parts: Any = None, snippet_len: int = 16) -> Path:
+    """Write ``<result_dir>/test_scores.npz`` atomically: the test videos (``ids``, ``n_frames``),
+    their snippet scores (``snippet_scores`` concatenated in video order, ``n_snippets`` each,
+    ``snippet_len`` frames per snippet), their 0/1 frame labels (``labels``, concatenated) and,
+    with ``parts`` (:class:`stprompt.stats.LocalizationParts` of the same videos), the
+    localization's per-video sums (``loc_*``). Plain arrays only: loading runs no code."""
+    from .datasets import frame_labels
+    from .io import atomic_path
+
+    ids = [r.id for r in records]
+    snippets = [np.asarray(test_scores[r.id], dtype=np.float64).reshape(-1) for r in records]
+    arrays = {"ids": np.array(ids, dtype=str), "n_frames": np.array([r.n_frames for r in records], dtype=np.int64),
+              "snippet_len": np.asarray(snippet_len, dtype=np.int64),
+              "n_snippets": np.array([len(s) for s in snippets], dtype=np.int64),
+              "snippet_scores": np.concatenate(snippets) if snippets else np.zeros(0),
+              "labels": np.concatenate([frame_labels(r).astype(np.uint8) for r in records]) if records
+              else np.zeros(0, np.uint8)}
+    if parts is not None:
+        if list(parts.ids) != ids:
+            raise ValueError("save_point_scores: the localization parts hold other videos than the test records")
+        arrays.update(parts.to_arrays())
+    path = resolve(result_dir) / SCORES_FILE
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return path
+
+
+def load_point_scores(path: str | Path) -> dict[str, Any]:
+    """What :func:`save_point_scores` wrote: ``{"ids", "frame_scores": {id: (n_frames,)},
+    "labels": {id: (n_frames,) uint8}, "parts": LocalizationParts | None}`` (snippet scores
+    repeated over their frames, :func:`stprompt.metrics.expand_snippet_scores`). A file that is
+    not one raises ``ValueError`` naming it."""
+    import zipfile
+
+    from .metrics import expand_snippet_scores
+    from .stats import LocalizationParts
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a point's test scores ({exc})") from None
+    missing = [k for k in ("ids", "n_frames", "snippet_len", "n_snippets", "snippet_scores", "labels") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {missing} (written by stprompt.evaluation.save_point_scores)")
+    ids = [str(v) for v in arrays["ids"].tolist()]
+    n_frames, n_snippets = arrays["n_frames"].astype(int), arrays["n_snippets"].astype(int)
+    if not (len(n_frames) == len(n_snippets) == len(ids)) or n_snippets.sum() != len(arrays["snippet_scores"]) \
+            or n_frames.sum() != len(arrays["labels"]):
+        raise ValueError(f"{path}: the array lengths disagree ({len(ids)} ids, {len(n_frames)} frame counts, "
+                         f"{n_snippets.sum()} snippets announced and {len(arrays['snippet_scores'])} stored, "
+                         f"{n_frames.sum()} frames announced and {len(arrays['labels'])} labels stored)")
+    snip = np.split(arrays["snippet_scores"], np.cumsum(n_snippets)[:-1])
+    labels = np.split(arrays["labels"], np.cumsum(n_frames)[:-1])
+    try:
+        frames = {v: expand_snippet_scores(s, int(n), int(arrays["snippet_len"])) for v, s, n in zip(ids, snip, n_frames)}
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return {"ids": ids, "frame_scores": frames, "labels": dict(zip(ids, labels)),
+            "parts": LocalizationParts.from_arrays(arrays, ids)}

@@ -104,7 +104,7 @@ def _scores(records, boost, seed):
 
 def test_a_points_saved_scores_round_trip(tmp_path):
     from stprompt import stats
-    from stprompt.ablate import SCORES_FILE, load_point_scores, save_point_scores
+    from stprompt.evaluation import SCORES_FILE, load_point_scores, save_point_scores
     from stprompt.datasets import frame_labels
     from stprompt.metrics import expand_snippet_scores
 
@@ -133,7 +133,7 @@ def test_a_points_saved_scores_round_trip(tmp_path):
 def _finished(tmp_path, grid_path, scores_of):
     """Mark every point of the grid finished with fabricated metrics and saved scores
     (``scores_of(point) -> snippet scores``), as if its notebook had run."""
-    from stprompt.ablate import save_point_scores
+    from stprompt.evaluation import save_point_scores
     from stprompt.io import write_json
 
     grid = load_grid(grid_path)
@@ -148,7 +148,8 @@ def _finished(tmp_path, grid_path, scores_of):
 
 def test_summary_differences_are_paired_and_taken_to_the_default_configuration(tmp_path):
     from stprompt import metrics
-    from stprompt.ablate import load_point_scores, summarize
+    from stprompt.ablate import summarize
+    from stprompt.evaluation import load_point_scores
 
     # a=1 (the profile's value: the default) and a=3 score the same; a=5 separates anomalous frames
     path = make_grid(tmp_path, grid={"a": [1, 3, 5]})
