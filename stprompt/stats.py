@@ -24,9 +24,10 @@ its 95 % interval excludes 0, otherwise **unresolved** — not a win and not a l
 
 Every computation is exact on per-frame inputs but runs on per-video groups of tied scores (frames
 of one snippet share its score), so a bootstrap of 1000 resamples over a SynthVAD test set takes
-well under a second per method and seed (``benchmarks/bench_stats.py``). Frame counts are weights:
-a resample that draws a video twice counts its frames twice, exactly as if the video were in the
-test set twice under another name.
+well under a second per method and seed (0.4 s for 90 videos of 128–512 frames, measured while
+the project's 2-core machine was busy). Frame counts are weights: a resample that draws a video
+twice counts its frames twice, exactly as if the video were in the test set twice under another
+name.
 
 **What is reported where.** One level is reported everywhere (main table, per-class table,
 localization table, ablation summaries, the results page): *test-set resampling with the seeds
