@@ -8,7 +8,7 @@ is read off these flags and the sprites' masks by :mod:`stprompt.synth.render`, 
   part. Anomalous while they fight.
 - ``fire``: a flickering flame blob on the ground grows, burns, and (if the video lasts) dies out.
 - ``explosion``: a bright flash expands within a few frames, turns into grey smoke that swells, rises
-  and fades. Anomalous while flash or smoke is dense (opacity >= ``SMOKE_MASK_ALPHA``).
+  and fades. Anomalous while any of it is visible (opacity >= ``SOFT_MASK_ALPHA``).
 - ``road_accident``: a car swerves into the oncoming lane and collides head-on with a car there; it
   spins and both stop; the wreck stays until the end of the video (the road is blocked, no other
   car enters). Anomalous from the swerve on.
@@ -37,7 +37,12 @@ from .scene import GRASS, ROAD, SIDEWALK, Scene, value_noise
 #: only the first guess of the size, the realised area is corrected in ``render.simulate``.
 AREA_FACTOR = {"fighting": 0.88, "running": 0.29, "car_on_sidewalk": 1.47, "road_accident": 9.0,
                "fire": 4.56, "explosion": 5.45}
-SMOKE_MASK_ALPHA = 0.35  # smoke/glow pixels at least this opaque belong to the anomaly mask
+#: Soft sprites (smoke, flash, the fire's glow) belong to the anomaly's mask, box and frame labels
+#: wherever they are at least this opaque: below it a pixel changes by less than
+#: :data:`stprompt.synth.audit.VISIBLE` = 8 grey levels against any background it can lie on (the
+#: contrast of smoke or glow with a background is at most ~200 levels), so the labels cover
+#: everything visible of the anomaly (``tests/test_synth_audit.py`` measures it).
+SOFT_MASK_ALPHA = 0.04
 
 
 def _smoothstep(x):
@@ -322,8 +327,8 @@ def _ground_point(rng, scene: Scene, clearance: float, surfaces=(ROAD, SIDEWALK,
 
 def fire_sprite(seed: int, k: int, radius: float) -> Sprite:
     """Flames of half-width ``radius`` at frame ``k``: a teardrop of heat perturbed by rising value
-    noise, coloured dark red -> orange -> yellow -> white; a faint orange glow around (not in the
-    mask). Anchor: centre of the flames' base."""
+    noise, coloured dark red -> orange -> yellow -> white; a faint orange glow hugging them (in the
+    mask where visible, :data:`SOFT_MASK_ALPHA`). Anchor: centre of the flames' base."""
     rng = np.random.default_rng([seed, k])
     r = max(1.5, radius)
     h, w = int(math.ceil(3.0 * r)) + 4, int(math.ceil(2.8 * r)) + 4
@@ -338,9 +343,10 @@ def fire_sprite(seed: int, k: int, radius: float) -> Sprite:
     mask = (heat > 0.12) & (v > -0.25)
     heat_c = np.clip(heat * (1.1 - 0.25 * np.clip(v / 2.3, 0, 1)), 0, 1)
     rgb = _palette(heat_c)
-    glow = np.clip(0.28 * (1 - np.hypot(u, (v - 0.8) / 1.4) / 2.0), 0, 0.28)
+    glow = np.clip(0.28 * (1 - np.hypot(u, (v - 0.8) / 1.4) / 1.2), 0, 0.28)
     alpha = np.where(mask, 1.0, glow).astype(np.float32)
     rgb = np.where(mask[..., None], rgb, np.float32((255, 150, 40)))
+    mask = alpha >= SOFT_MASK_ALPHA
     return Sprite(rgb=np.clip(rgb, 0, 255).astype(np.uint8), mask=mask, anchor=(base, int(cx)),
                   alpha=alpha)
 
@@ -391,7 +397,7 @@ def explosion_sprite(seed: int, k: int, R: float, flash: int, smoke_frames: floa
     grey = SMOKE_GREY + 40 * lump[..., None] + 25 * (1 - heat[..., None])
     rgb = fire_rgb * (1 - smoke) + np.broadcast_to(grey, fire_rgb.shape) * smoke
     alpha = (np.clip(shape * 4, 0, 1) * opacity).astype(np.float32)
-    mask = alpha >= SMOKE_MASK_ALPHA
+    mask = alpha >= SOFT_MASK_ALPHA
     return Sprite(rgb=np.clip(rgb, 0, 255).astype(np.uint8), mask=mask,
                   anchor=(int(round(c + 0.6 * rad)), int(round(c))), alpha=alpha)
 

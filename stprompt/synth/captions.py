@@ -49,6 +49,7 @@ PEDESTRIAN_TEMPLATES = ["a person walking on the {s}", "a pedestrian on the {s}"
                         "a photo of a person", "a person walking"]
 CAR_TEMPLATES = ["a car on the road", "a car driving on the road", "a {c} car on the road",
                  "a photo of a {c} car", "a {c} car"]
+TREE_TEMPLATES = ["a picture of tree", "a tree", "a tree on the {s}", "a tree in the wind", "a photo of a tree"]
 BACKGROUND_TEMPLATES = ["a picture of {s}", "a photo of {s}", "a picture of {s}", "{s}"]
 SCENE_WORDS = {"street": "a street", "park": "a road through a park", "plaza": "a plaza by a road",
                "field": "a road by a field"}
@@ -156,7 +157,7 @@ def _scene_samples(rng, plan: Plan, need: dict[str, int]) -> list[dict]:
     if need.get("agent", 0):
         candidates = []
         for tr in plan.tracks:
-            if tr.kind not in ("pedestrian", "car"):
+            if tr.kind not in ("pedestrian", "car", "tree"):
                 continue
             runner = tr.info.get("role") == "runner"
             lo, hi = max(0, tr.t0), min(T, tr.t1)
@@ -189,6 +190,10 @@ def _scene_samples(rng, plan: Plan, need: dict[str, int]) -> list[dict]:
                 tmpl = PEDESTRIAN_TEMPLATES
                 caption = tmpl[rng.integers(len(tmpl))].format(s=surf)
                 category = "pedestrian"
+            elif tr.kind == "tree":
+                surf = _surface_word(plan, tr.fx[k], tr.fy[k] - 1)
+                caption = TREE_TEMPLATES[rng.integers(len(TREE_TEMPLATES))].format(s=surf)
+                category = "tree"
             else:
                 tmpl = CAR_TEMPLATES
                 caption = tmpl[rng.integers(len(tmpl))].format(c=tr.info["color"])

@@ -47,7 +47,9 @@ class SynthConfig:
     fps: int = 25  # frames per second written to the MP4
     anomaly_area: tuple[float, float] = (0.01, 0.06)  # target mean box area / frame area, drawn log-uniformly
     agent_height: tuple[int, int] = (8, 34)  # pedestrian height in pixels (camera zoom) is clipped to this
-    clutter: tuple[int, int] = (2, 6)  # normal agents (pedestrians, cars) in view at once, inclusive range
+    clutter: tuple[int, int] = (2, 6)  # moving things in view at once (normal agents + the anomaly's movers), inclusive range
+    traffic_stops: float = 0.5  # share of videos (of every class but road_accident) whose traffic halts once, for 48-200 frames
+    trees: float = 0.6  # share of videos with a tree that sways and rustles in gusts (normal motion that is not an agent)
     noise_sigma: float = 3.0  # std of additive Gaussian sensor noise, in 8-bit grey levels
     flicker: float = 0.02  # amplitude of frame-to-frame random illumination gain (fraction)
     drift: float = 0.10  # amplitude of the slow sinusoidal illumination drift (fraction)
@@ -90,6 +92,9 @@ class SynthConfig:
         c_lo, c_hi = self.clutter
         if not 0 <= c_lo <= c_hi:
             raise ValueError(f"clutter: expected 0 <= min <= max, got {self.clutter}")
+        for name in ("traffic_stops", "trees"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}: expected a share in [0, 1], got {getattr(self, name)}")
         if self.noise_sigma < 0 or not 0 <= self.flicker < 0.5 or not 0 <= self.drift < 0.5:
             raise ValueError("noise_sigma must be >= 0, flicker and drift in [0, 0.5)")
         if self.fps < 1:

@@ -22,9 +22,17 @@ import numpy as np
 from .agents import WALK_SPEED, Sprite, Track, normal_tracks
 from .anomalies import AREA_FACTOR, PLANNERS
 from .config import NORMAL, OBJECT_CLASSES, SynthConfig, VideoSpec, video_seed
+from .distractors import plan_tree
 from .scene import Scene, make_scene
 
 NOISE_BANK = 4  # noise images per video
+#: Moving things an anomaly brings into view while it lasts (the fighters, the runner, the car on
+#: the sidewalk, a flickering fire or a swelling explosion); they take that many of the video's
+#: clutter slots, so anomalous videos are not simply busier than normal ones
+#: (``stprompt.synth.audit.motion_shortcut_auc``). A crash's cars stand still once they have
+#: crashed, so they take no slot: the scene around the wreck stays as busy as a normal one.
+MOVERS = {"fighting": 2, "running": 1, "car_on_sidewalk": 1, "road_accident": 0, "fire": 1,
+          "explosion": 1}
 NOISE_PAD = 32  # extra rows/cols of each noise image (random offsets)
 NOISE_CLIP = 31  # noise values are clipped to +-NOISE_CLIP grey levels
 
@@ -110,7 +118,8 @@ def simulate(cfg: SynthConfig, spec: VideoSpec, textures: bool = True) -> Plan:
     """
     T, W, H = spec.n_frames(cfg), cfg.width, cfg.height
     F = W * H
-    size_ss, scene_ss, agent_ss, anom_ss, camera_ss, noise_ss = video_seed(cfg.seed, spec.id).spawn(6)
+    size_ss, scene_ss, agent_ss, anom_ss, camera_ss, noise_ss, stop_ss, tree_ss = \
+        video_seed(cfg.seed, spec.id).spawn(8)
     rng = np.random.default_rng(size_ss)
     target = _loguniform(rng, *cfg.anomaly_area)
     layout = cfg.layouts[int(rng.integers(len(cfg.layouts)))]
@@ -151,11 +160,29 @@ def simulate(cfg: SynthConfig, spec: VideoSpec, textures: bool = True) -> Plan:
 
     if textures:
         scene = make_scene(np.random.default_rng(scene_ss), W, H, P_px, layout, textures=True)
-    car_until = None
+    car_until = stop = blocked = None
     if cls == "road_accident":
         first = [tr.t0 + int(np.argmax(tr.anomalous)) for tr in anomaly if tr.anomalous.any()]
         car_until = min(first) if first else None
-    normal = normal_tracks(np.random.default_rng(agent_ss), scene, T, n_agents, walk_speed, car_until)
+        wreck = [tr.box(tr.t1 - 1, W, H) for tr in anomaly]
+        wreck = [b for b in wreck if b is not None]
+        if car_until is not None and wreck:  # traffic keeps coming and queues behind the wreck
+            x1, x2 = min(b[0] for b in wreck), max(b[2] for b in wreck)
+            blocked = {i: float(x1 if lane.direction > 0 else x2) for i, lane in enumerate(scene.lanes)}
+    else:
+        stop_rng = np.random.default_rng(stop_ss)
+        if stop_rng.random() < cfg.traffic_stops:
+            length = int(stop_rng.integers(48, 201))
+            a = int(stop_rng.integers(0, max(1, T - length // 2)))
+            stop = (a, a + length)
+    # as many moving things as a normal video of the same clutter: the anomaly's movers take slots
+    n_normal = max(0, n_agents - MOVERS.get(cls, 0))
+    normal = normal_tracks(np.random.default_rng(agent_ss), scene, T, n_normal, walk_speed, car_until, stop,
+                           blocked)
+    tree_rng = np.random.default_rng(tree_ss)
+    if tree_rng.random() < cfg.trees:  # a crown of about an anomaly's size
+        crown = math.sqrt(_loguniform(tree_rng, *cfg.anomaly_area) * F / math.pi) / 1.15
+        normal.append(plan_tree(tree_rng, scene, T, crown))
 
     cam = np.random.default_rng(camera_ss)
     t = np.arange(T, dtype=np.float64)
@@ -167,7 +194,8 @@ def simulate(cfg: SynthConfig, spec: VideoSpec, textures: bool = True) -> Plan:
     gains = (exposure * drift[:, None] * tint * flicker[:, None]).astype(np.float32)
     noise_pick = np.stack([cam.integers(0, NOISE_BANK, T), cam.integers(0, NOISE_PAD + 1, T),
                            cam.integers(0, NOISE_PAD + 1, T)], axis=1)
-    info = {"layout": layout, "agent_height": P_px, "walk_speed": walk_speed, "n_agents": n_agents,
+    info = {"layout": layout, "agent_height": P_px, "walk_speed": walk_speed, "n_agents": n_normal,
+            "traffic_stop": list(stop) if stop else None,
             "target_area_frac": target if cls != NORMAL else None,
             "realised_area_frac": realised, "size_attempts": attempt + 1,
             "anomaly_size": size if size is not None else (P_px if cls != NORMAL else None)}
@@ -256,11 +284,15 @@ def noise_image(plan: Plan, k: int) -> np.ndarray:
     return (np.clip(np.rint(noise), -NOISE_CLIP, NOISE_CLIP) + off).astype(np.uint16)
 
 
-def render_frames(plan: Plan, frames=None, with_masks: bool = True, block: int = 16):
+def render_frames(plan: Plan, frames=None, with_masks: bool = True, block: int = 16,
+                  hide_anomalies: bool = False):
     """Render frames ``frames`` (indices; default all) of ``plan``.
 
     Returns ``(images (N, H, W, 3) uint8, masks (N, H, W) uint8 or None)``; the masks hold the
-    anomalous objects' pixels on the frames where they are anomalous."""
+    anomalous objects' pixels on the frames where they are anomalous. ``hide_anomalies`` leaves the
+    anomaly objects out on those frames (everything else, noise included, is the same), so the
+    difference with the normal render is exactly what the anomaly adds: its *footprint*
+    (:mod:`stprompt.synth.audit`)."""
     cfg, scene = plan.cfg, plan.scene
     if scene.background is None:
         raise ValueError("render_frames: the plan's scene has no textures (simulate(textures=True))")
@@ -290,6 +322,8 @@ def render_frames(plan: Plan, frames=None, with_masks: bool = True, block: int =
             for tr in live:
                 sprite, y0, x0 = tr.placed(t)
                 anomalous = bool(tr.anomalous[t - tr.t0]) and tr.object_id > 0
+                if anomalous and hide_anomalies:
+                    continue
                 _paste(buf[i], sprite, y0, x0, m_out if anomalous else None)
             k, dy, dx = plan.noise_pick[t]
             f = buf[i]
