@@ -363,15 +363,17 @@ def queue_behind(fx: np.ndarray, t0: int, blocked_from: int, stop_x: float, dire
 def normal_tracks(rng: np.random.Generator, scene: Scene, n_frames: int, n_agents: int,
                   walk_speed: float, car_until: int | None = None,
                   stop: tuple[int, int] | None = None,
-                  blocked: dict[int, float] | None = None) -> list[Track]:
+                  blocked: dict[int, tuple[float, float]] | None = None,
+                  closed: dict[int, tuple[int, int]] | None = None) -> list[Track]:
     """Normal activity: ``n_agents`` slots, each a succession of agents (60 % pedestrians) that cross
     the view and are replaced after a random gap. ``stop = (a, b)``: the traffic halts from frame
     ``a`` and moves on at ``b`` (a normal event, like a red light out of view; cars in view brake,
-    wait and drive on, see :func:`traffic_clock`). A crash blocks the road from frame ``car_until``:
-    with ``blocked = {lane index: x}`` the cars of each lane keep coming and queue up behind ``x``
-    (the upstream edge of the wreck), each stopping a car length and a gap behind the one before
-    (:func:`queue_behind`); without it, cars exist only while they can leave the view before
-    ``car_until``."""
+    wait and drive on, see :func:`traffic_clock`). A crash blocks lanes from frame ``car_until``:
+    ``blocked = {lane index: (x1, x2)}`` (the wreck's extent) makes that lane's cars keep coming and
+    queue up behind the wreck, each stopping a gap behind the one before (:func:`queue_behind`);
+    the other lanes flow on. ``closed = {lane index: (a, b)}``: no normal car of that lane is in view
+    during frames ``a..b`` (a crash car drives there then). Without ``blocked``, cars exist only while
+    they can leave the view before ``car_until``."""
     W, P = scene.width, scene.P
     car_until = n_frames if car_until is None else car_until
     clock_t, clock = traffic_clock(n_frames, stop)
@@ -438,11 +440,18 @@ def normal_tracks(rng: np.random.Generator, scene: Scene, n_frames: int, n_agent
                 t0 = int(math.ceil(max(frame_at(t_entry), t)))
                 t_exit = frame_at(t_entry + span / speed)
                 n = int(math.ceil(t_exit)) - t0 + 1
+                window = (closed or {}).get(lane_i)
+                if window is not None and t0 <= window[1] and t_exit >= window[0]:
+                    t = window[1] + 1 + int(rng.integers(0, 30))  # the slot waits for the lane to clear
+                    continue
                 queued = False
                 if car_until < n_frames and t_exit > car_until:  # still on the road at the crash
-                    if lane_i not in blocked or t0 >= n_frames:
+                    if blocked and lane_i not in blocked:
+                        pass  # a lane the wreck leaves free: traffic flows on
+                    elif lane_i not in blocked or t0 >= n_frames:
                         break  # the road is blocked (or the video over) for this slot's cars
-                    n, queued = n_frames - t0, True
+                    else:
+                        n, queued = n_frames - t0, True
                 if n <= 0 or t0 >= n_frames:
                     break
                 lane_entries[lane_i].append((t_entry, spacing))
@@ -463,19 +472,25 @@ def normal_tracks(rng: np.random.Generator, scene: Scene, n_frames: int, n_agent
     return tracks + _queue(waiting, blocked, scene, car_until)
 
 
-def _queue(waiting: list[tuple[int, "Track", float]], blocked: dict[int, float], scene: Scene,
-           blocked_from: int) -> list[Track]:
-    """The cars still on a blocked road at the crash, queued behind the wreck in order of arrival
-    (each stops a gap behind the one ahead); a car already at the wreck when it happens is dropped
-    (it would overlap the crashed cars)."""
+def _queue(waiting: list[tuple[int, "Track", float]], blocked: dict[int, tuple[float, float]],
+           scene: Scene, blocked_from: int) -> list[Track]:
+    """The cars still on a blocked lane at the crash: those already past the wreck drive on, those
+    at it are dropped (they would overlap the crashed cars), the others queue behind it in order of
+    arrival (each stops a gap behind the one ahead)."""
     out = []
     gap = 0.4 * scene.P
     for lane_i in sorted({w[0] for w in waiting}):
         d = scene.lanes[lane_i].direction
-        edge = blocked[lane_i]
+        x1, x2 = blocked[lane_i]
+        edge, far_edge = (x1, x2) if d > 0 else (x2, x1)  # where cars of this lane meet the wreck
         cars = []
         for _, tr, half in (w for w in waiting if w[0] == lane_i):
             k = min(max(blocked_from - tr.t0, 0), len(tr.fx) - 1)
+            if tr.t0 <= blocked_from and d * (tr.fx[k] - d * half - far_edge) > 0:
+                inside = (tr.fx > -2 * half) & (tr.fx < scene.width + 2 * half)
+                n = int(np.flatnonzero(inside)[-1]) + 1
+                out.append(Track("car", tr.t0, tr.fx[:n], tr.fy[:n], tr.pose[:n], tr.sprites, info=tr.info))
+                continue  # past the wreck: it leaves
             if d * (tr.fx[k] + d * half - edge) > -gap:  # its front is at the wreck already
                 continue
             reach = np.flatnonzero(d * (tr.fx + d * half - edge) > -gap)
