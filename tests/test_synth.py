@@ -437,3 +437,42 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
     assert not set(calls) & set(calls2) and len(calls) + len(calls2) == len(video_specs(cfg))
     after = snapshot(tmp_path)
     assert all(after[k] == v for k, v in done_before.items() if k.endswith(".mp4"))
+
+
+def test_caption_windows_follow_the_labels():
+    """Grid-window captions: the crop is a window of the feature grid, and a window is captioned as
+    the anomaly only on a labelled frame where it holds most of the labelled box (or the anomaly
+    fills a quarter of it); a window captioned as normal shows at most a sliver of a labelled anomaly."""
+    from stprompt.features import window_boxes
+    from stprompt.synth.render import ground_truth, simulate
+    from stprompt.synth.config import VideoSpec
+
+    cfg = SynthConfig(seed=4)
+    imgs, caps, info = caption_dataset(cfg, 60, seed=3, size=32, mix={"window": 1.0},
+                                       classes=["fire", "road_accident", "fighting"], normal_scene_frac=0.2)
+    grid = {tuple(int(v) for v in b) for b in window_boxes(cfg.height, cfg.width, (3, 4), (48, 48))}
+    assert len(info) == 60 and all(d["kind"] == "window" for d in info)
+    assert all(tuple(d["crop"]) in grid for d in info)
+    truth = {}
+    n_anomalous = 0
+    for c, d in zip(caps, info):
+        if d["scene_id"] not in truth:
+            spec = VideoSpec(id=d["scene_id"], split="train", cls=d["scene_class"], n_snippets=cfg.snippets[0])
+            truth[d["scene_id"]] = ground_truth(simulate(cfg, spec))
+        gt, t = truth[d["scene_id"]], d["frame"]
+        x1, y1, x2, y2 = d["crop"]
+        box = gt.boxes[t]
+        if gt.labels[t]:
+            ix = max(0.0, min(x2, box[2]) - max(x1, box[0]))
+            iy = max(0.0, min(y2, box[3]) - max(y1, box[1]))
+            held = ix * iy / ((box[2] - box[0]) * (box[3] - box[1]))
+            fill = ix * iy / ((x2 - x1) * (y2 - y1))
+        else:
+            held = fill = 0.0
+        if d["anomalous"]:
+            n_anomalous += 1
+            assert gt.labels[t] and (held >= 0.5 or fill >= 0.25), (c, d)
+            assert d["category"] == d["scene_class"]
+        else:
+            assert held <= 0.1 and fill <= 0.05, (c, d)
+    assert 0 < n_anomalous < 60
