@@ -13,8 +13,11 @@ A grid file (``params/ablations/<name>.yaml``)::
       - {branches: a, scoring: a}
     params: {epochs: 20}                    # fixed values for every point
 
-Each point gets the base profile's parameters for that notebook, then ``params``, then its switch
-values, ``seed`` (``seed_param``) and ``result_dir`` (its own folder). Every key is checked
+The grid's ``profile`` is the one it runs against by default; ``stprompt ablate GRID --profile P``
+and a profile that lists the grid in its ``ablations`` run it against that profile instead (its
+data, reader options, features and run folder), so the stock grids serve every dataset (the
+``anomaly_area`` points regenerate SynthVAD and are refused elsewhere). Each point gets the base
+profile's parameters for that notebook, then ``params``, then its switch values, ``seed`` (``seed_param``) and ``result_dir`` (its own folder). Every key is checked
 against the notebook's parameters cell, like a profile. Points run with papermill; a point whose
 notebook, parameters, library source and upstream data are unchanged since it last finished is
 skipped (resumable: an interrupted batch continues where it stopped). Every kernel computes with one
@@ -118,10 +121,9 @@ def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None
         notebook_source_hash, parse_type_hint
 
     source = source or grid.source or grid.name
+    # the grid's own 'profile' is its default; a profile that lists the grid (reproduce) or
+    # `stprompt ablate GRID --profile P` runs it against that profile's data, features and run folder
     prof = profile if profile is not None else _load_profile(grid, source)
-    if grid.profile not in (prof.name, prof.source):
-        raise ConfigError(f"{source}: key 'profile': the grid is for profile '{grid.profile}', "
-                          f"not '{prof.name}'")
     notebook = resolve(prof.notebook_dir) / f"{grid.notebook}.ipynb"
     if not notebook.is_file():
         raise ConfigError(f"{source}: notebook {notebook} not found")
@@ -153,6 +155,10 @@ def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None
             for key, value in params.items():
                 tp = parse_type_hint(declared[key].type_hint, f"{notebook.name}: parameter '{key}'")
                 params[key] = check_type(value, tp, f"{source}: point {name}: key '{key}'")
+            if params.get("anomaly_area") and params.get("dataset", "synthvad") != "synthvad":
+                raise ConfigError(f"{source}: point {name}: key 'anomaly_area' regenerates SynthVAD, "
+                                  f"but profile '{prof.name}' reads {params['dataset']}; this grid "
+                                  f"runs on SynthVAD profiles only")
             fp = stable_hash({"notebook": nb_hash, "params": params, "library": lib, "upstream": upstream})
             points.append(Point(name, switches, seed, params, fp))
     return points, notebook, out_dir

@@ -4,7 +4,7 @@
     stprompt extract   [--profile P] [--split S]                 extract features (torchrun-aware)
     stprompt infer     VIDEO [--profile P] [--checkpoint C] [--out DIR] [--gif] [--theta T]
                        [--windows relative|pixels]                score + heat maps
-    stprompt ablate    GRID [--jobs N] [--shard i/n] [--force]  run an ablation grid
+    stprompt ablate    GRID [--profile P] [--jobs N] [--shard i/n] [--force]  run an ablation grid
     stprompt report    [--profile P]                             re-render the HTML reports
     stprompt validate  [--profile P]                             check a profile's parameters
 
@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     abl = sub.add_parser("ablate", help="run an ablation grid: one executed notebook per point")
     abl.add_argument("grid", help="params/ablations/<name>.yaml")
+    abl.add_argument("--profile", default=None,
+                     help="run the grid against this profile instead of the one the grid names "
+                          "(its data, features and run folder)")
+    abl.add_argument("--params-dir", default=None)
     abl.add_argument("--jobs", type=int, default=1, help="points run at once (one kernel each)")
     abl.add_argument("--shard", default=None, help="i/n: run every n-th point from the i-th (1-based)")
     abl.add_argument("--force", action="store_true", help="rerun finished points")
@@ -126,12 +130,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
         elif args.command == "ablate":
-            from .ablate import run_grid
+            from .ablate import load_grid, run_grid
+            from .config import load_profile
             from .report import table_markdown
 
+            grid = load_grid(args.grid)
+            profile = None
+            if args.profile:
+                profile = load_profile(args.profile, args.params_dir)
+                grid.profile = profile.name
             try:
-                result = run_grid(args.grid, jobs=args.jobs, shard=args.shard, force=args.force,
-                                  echo=lambda line: print(line, flush=True))
+                result = run_grid(grid, jobs=args.jobs, shard=args.shard, force=args.force,
+                                  echo=lambda line: print(line, flush=True), profile=profile)
             except RuntimeError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1

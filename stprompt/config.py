@@ -195,9 +195,14 @@ class Profile:
     """A run profile (``params/<name>.yaml`` or ``params/<name>/profile.yaml``).
 
     The pipeline gives every notebook the parameters ``profile`` (name), ``profile_file`` (its YAML),
-    ``run_dir`` and ``ablations`` when its parameters cell declares them, then the ``common`` values the notebook declares, then its own section of
-    ``params``. Every key must exist in the target notebook's parameters cell and match its type hint
-    (checked by :func:`stprompt.pipeline.validate_profile`).
+    ``run_dir``, ``ablations`` and ``reader`` when its parameters cell declares them, then the
+    ``common`` values the notebook declares, then its own section of ``params``. Every key must
+    exist in the target notebook's parameters cell and match its type hint (checked by
+    :func:`stprompt.pipeline.validate_profile`).
+
+    ``reader`` is the dataset reader's options (:data:`stprompt.datasets.READER_OPTIONS`: where the
+    files are, the frame convention, ...), one block for every step that reads the dataset; it is
+    checked against the options of the profile's ``dataset`` when the profile is loaded.
     """
 
     name: str = ""  # profile name; defaults to the file's name (``smoke`` for params/smoke/profile.yaml)
@@ -211,6 +216,8 @@ class Profile:
     # the step of their notebook; notebooks declaring ``ablations`` receive this list
     ablations: list[str] = dataclasses.field(default_factory=list)
     ablation_jobs: int = 1  # grid points run at once by `reproduce` (one kernel each)
+    # the dataset reader's options, given to every notebook that declares ``reader`` (datasets.load_dataset)
+    reader: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str = ""  # the file it was loaded from (set by load_profile)
 
     def notebook_params(self, notebook: str) -> dict[str, Any]:
@@ -219,7 +226,7 @@ class Profile:
         if source is not None and source.is_absolute() and source.is_relative_to(repo_root()):
             source = source.relative_to(repo_root())  # fingerprints must not depend on the checkout's place
         values = {"profile": self.name, "profile_file": str(source or ""), "run_dir": self.run_dir,
-                  "ablations": list(self.ablations)}
+                  "ablations": list(self.ablations), "reader": dict(self.reader)}
         values.update(self.common)
         values.update(self.params.get(notebook, {}))
         return values
@@ -257,4 +264,28 @@ def load_profile(profile: str, params_dir: str | os.PathLike | None = None) -> P
             raise ConfigError(f"{path}: key 'params.{nb}': expected a mapping of parameters, "
                               f"got {_describe(values)}")
     prof.source = str(path)
+    check_reader(prof)
     return prof
+
+
+def profile_datasets(prof: Profile) -> set[str]:
+    """The datasets a profile's notebooks read (``dataset`` in ``common`` or any ``params``
+    section); empty when it names none (the notebooks' default, SynthVAD)."""
+    names = {prof.common["dataset"]} if "dataset" in prof.common else set()
+    names |= {v["dataset"] for v in prof.params.values() if "dataset" in v}
+    return {n for n in names if isinstance(n, str)}
+
+
+def check_reader(prof: Profile) -> None:
+    """Check the profile's ``reader`` block against the options of its dataset's reader: an unknown
+    option or a wrong type is a :class:`ConfigError` naming the file and the key."""
+    if not prof.reader:
+        return
+    from .datasets import READER_OPTIONS, reader_options
+
+    datasets = profile_datasets(prof) or {"synthvad"}
+    for name in sorted(datasets):
+        if name not in READER_OPTIONS:
+            raise ConfigError(f"{prof.source}: key 'dataset': unknown dataset '{name}' (known: "
+                              f"{', '.join(READER_OPTIONS)})")
+        reader_options(name, prof.reader, source=f"{prof.source}: key 'reader' ({name} reader)")

@@ -490,24 +490,28 @@ def feature_dir(run_dir: str | Path, dataset: str) -> Path:
 
 
 def extract_from_params(params: dict[str, Any], splits: Sequence[str] | None = None,
-                        progress: bool = True, log: Any = print) -> dict[str, Any]:
+                        progress: bool = True, log: Any = print, out_dir: str | Path | None = None,
+                        clip: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Extract the features of every split of a profile's dataset (``01_data_prep`` parameters:
-    ``run_dir``, ``dataset``, ``data_root``, ``splits``, the CLIP and the feature fields).
+    ``run_dir``, ``dataset``, ``data_root``, ``splits``, ``reader``, the CLIP and the feature
+    fields). ``out_dir`` (default ``<run_dir>/features/<dataset>``) and ``clip`` (an already built
+    ``(model, info)``) serve the ablation variants, which extract through this same path.
     Returns a summary per split."""
     from . import vlm
     from .datasets import load_dataset
 
     cfg = config_from_params(params)
-    model, info = vlm.build_clip(clip_spec_from_params(params))
+    model, info = clip if clip is not None else vlm.build_clip(clip_spec_from_params(params))
     root = resolve(params.get("data_root") or f"{params['run_dir']}/data/{params['dataset']}")
-    out = feature_dir(params["run_dir"], params["dataset"])
+    out = resolve(out_dir) if out_dir is not None else feature_dir(params["run_dir"], params["dataset"])
     summary = {}
     for split in splits or params.get("splits", ["train", "val", "test"]):
-        records = load_dataset(params["dataset"], root, split)
+        records = load_dataset(params["dataset"], root, split, params.get("reader"))
         start = time.perf_counter()
         summary[split] = extract_dataset(records, out, model, cfg, info.recipe(), device=info.device,
                                          progress=progress)
         summary[split]["wall_seconds"] = round(time.perf_counter() - start, 2)
+        summary[split]["backbone"] = info.recipe()  # what the results page names (model, weights hash)
         if log:
             log(f"{split}: {summary[split]['extracted']} extracted, {summary[split]['skipped']} "
                 f"up to date ({summary[split]['wall_seconds']} s) -> {out}")
@@ -519,14 +523,18 @@ def extract_from_params(params: dict[str, Any], splits: Sequence[str] | None = N
 # --------------------------------------------------------------------------------------------
 
 def motion_topk_overlap(records: Sequence[Any], out_dir: str | Path, k: int = 3) -> dict[str, float]:
-    """On anomalous snippets (middle frame annotated with a box) of ``records``, how often the
-    ``k`` windows of highest motion prior touch the ground-truth box (positive intersection).
+    """On anomalous snippets (middle frame anomalous, a ground-truth box in the snippet) of
+    ``records``, how often the ``k`` windows of highest motion prior touch the ground-truth box
+    (positive intersection). The box is the middle frame's, or for sparse annotations (Liu & Ma:
+    every 16th frame) the annotated frame nearest the middle
+    (:func:`stprompt.datasets.records.snippet_box_frames`).
 
     Returns ``snippet_hit_rate`` (at least one of the top-k windows overlaps the box),
     ``window_precision`` (share of the top-k windows that overlap it) and, for comparison, the
     same two numbers expected from ``k`` windows drawn at random (``chance_*``), plus the count.
     """
     from .datasets import frame_boxes, frame_labels
+    from .datasets.records import snippet_box_frames
 
     hits = precision = chance_hit = chance_precision = 0.0
     n = 0
@@ -541,9 +549,10 @@ def motion_topk_overlap(records: Sequence[Any], out_dir: str | Path, k: int = 3)
         gt = frame_boxes(rec)
         for t, (a, b) in enumerate(snippet_bounds(rec.n_frames, feats.recipe["features"]["snippet_len"])):
             mid = (a + b - 1) // 2
-            if not labels[mid] or np.isnan(gt[mid]).any():
+            boxed = snippet_box_frames(rec, gt, a, b)
+            if not labels[mid] or boxed is None:
                 continue
-            x1, y1, x2, y2 = gt[mid]
+            x1, y1, x2, y2 = gt[boxed]
             touch = ((np.minimum(boxes_w[:, 2], x2) > np.maximum(boxes_w[:, 0], x1)) &
                      (np.minimum(boxes_w[:, 3], y2) > np.maximum(boxes_w[:, 1], y1)))
             top = np.argsort(-feats.motion[t], kind="stable")[:kk]
@@ -565,6 +574,7 @@ def motion_figure_samples(records: Sequence[Any], out_dir: str | Path, per_class
     videos of each class, the middle anomalous snippet's middle frame, window boxes, motion prior
     and ground-truth box."""
     from .datasets import frame_boxes, frame_labels, read_frames
+    from .datasets.records import snippet_box_frames
 
     seen: dict[str, int] = {}
     samples = []
@@ -579,8 +589,11 @@ def motion_figure_samples(records: Sequence[Any], out_dir: str | Path, per_class
             continue
         t = anomalous[len(anomalous) // 2]
         mid = int((bounds[t][0] + bounds[t][1] - 1) // 2)
+        gt = frame_boxes(rec)
+        boxed = snippet_box_frames(rec, gt, int(bounds[t][0]), int(bounds[t][1]))
         samples.append({"frame": read_frames(rec.path, mid, mid + 1)[0],
                         "boxes": np.asarray(feats.recipe["window_boxes"]), "motion": feats.motion[t],
-                        "gt_box": frame_boxes(rec)[mid], "title": f"{rec.class_name}: {rec.id}, snippet {t}"})
+                        "gt_box": gt[mid if boxed is None else boxed],
+                        "title": f"{rec.class_name}: {rec.id}, snippet {t}"})
         seen[rec.class_name] = seen.get(rec.class_name, 0) + 1
     return samples

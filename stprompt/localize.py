@@ -17,7 +17,11 @@ road", ...) and ``M`` abnormal queries ``a_j`` (LLM-style descriptions of each a
 - snippets below θ get no box (NaN) and, by default, a zero heat map: the spatial stream does not
   run there. TIoU then counts them as 0 (:func:`stprompt.metrics.tiou`).
 
-θ is chosen on the **validation** split to maximise TIoU (:func:`choose_theta`), never on test.
+θ is chosen on the **validation** split, never on test (:func:`choose_val_theta`): Youden's J of the
+temporal frame scores against the validation frame labels, or, for datasets whose validation
+videos are held-out training videos with video labels only (UCF-Crime, ShanghaiTech), against the
+video labels (:func:`video_label_theta`). :func:`choose_theta` (maximising TIoU on validation boxes)
+is kept for analysis.
 Baselines with the same output (:func:`baseline_localize`): the window of largest motion
 (``feats.motion``), the whole frame, a seeded random window; and :func:`localize_class_names`, the
 same scoring with bare class names ("a picture of fire") instead of descriptions.
@@ -451,19 +455,78 @@ def localize_split(method: str, features: Mapping[str, Any], snippet_scores: Map
     return out
 
 
-def localize_and_score(method: str, features: Mapping[str, Any], records: Mapping[str, Sequence[Any]],
-                       scores: Mapping[str, Mapping[str, Any]], cfg: LocalizeConfig | None = None,
-                       queries: QueryEmbeddings | None = None, seed: int = 0
-                       ) -> tuple[dict[str, float], dict[str, dict]]:
-    """θ from the **validation** frame scores (:func:`youden_theta`), then ``method`` on the test
-    split and its metrics (:func:`localization_metrics`, with ``theta``). ``records`` and ``scores``
-    hold the splits ``"val"`` and ``"test"`` (snippet scores per video). Returns the metrics and the
-    test localizations."""
+#: How θ is chosen on the validation split (:func:`choose_val_theta`).
+THETA_RULES = ("auto", "frame_labels", "video_labels")
+
+
+def video_label_theta(frame_scores: Mapping[Hashable, Any], video_labels: Mapping[Hashable, int]) -> float:
+    """θ for a validation split that has **video labels only** [choice]: Youden's J
+    (:func:`youden_theta`) of the frame scores against each video's label given to every one of
+    its frames (a normal video's frames are negatives, an anomalous video's frames positives).
+
+    UCF-Crime and ShanghaiTech have no validation split; ``02_train`` holds out training videos
+    (:func:`stprompt.train.split_records`) whose frames are unlabelled, and the test split must not
+    be looked at. The weak frame labels count an anomalous video's normal frames as positives, so
+    this θ sits at or below the one frame labels would give (more snippets reach the spatial
+    stream); it is the θ that best separates the frames of anomalous from normal held-out videos."""
+    labels = {v: np.full(len(np.asarray(frame_scores[v]).reshape(-1)), int(video_labels[v]), np.uint8)
+              for v in frame_scores}
+    return youden_theta(frame_scores, labels)
+
+
+def theta_rule_for(records_val: Sequence[Any], rule: str = "auto") -> str:
+    """The θ rule used on ``records_val``: ``rule``, or for ``"auto"`` ``"frame_labels"`` when
+    every validation video has frame ground truth and ``"video_labels"`` otherwise."""
+    if rule not in THETA_RULES:
+        raise ValueError(f"theta rule must be one of {THETA_RULES}, got {rule!r}")
+    if rule == "auto":
+        return "frame_labels" if all(r.has_frame_gt for r in records_val) else "video_labels"
+    if rule == "frame_labels" and not all(r.has_frame_gt for r in records_val):
+        missing = [r.id for r in records_val if not r.has_frame_gt]
+        raise ValueError(f"theta rule frame_labels: {len(missing)} validation videos have video "
+                         f"labels only ({', '.join(missing[:5])}...); use video_labels or auto")
+    return rule
+
+
+def choose_val_theta(records_val: Sequence[Any], val_scores: Mapping[str, Any], rule: str = "auto"
+                     ) -> float:
+    """θ from the **validation** split's temporal scores (never test): Youden's J against frame
+    labels (:func:`youden_theta`) or against video labels (:func:`video_label_theta`), by
+    :func:`theta_rule_for`. ``val_scores``: snippet scores per validation video."""
     from .datasets import frame_labels
     from .metrics import expand_snippet_scores
 
-    theta = youden_theta({r.id: expand_snippet_scores(scores["val"][r.id], r.n_frames) for r in records["val"]},
-                         {r.id: frame_labels(r) for r in records["val"]})
+    missing = [r.id for r in records_val if r.id not in val_scores]
+    if missing:
+        raise ValueError(f"choose_val_theta: no validation scores for {len(missing)} videos "
+                         f"({', '.join(missing[:5])}); were the scores made with other splits or "
+                         f"another val_fraction?")
+    fs = {r.id: expand_snippet_scores(val_scores[r.id], r.n_frames) for r in records_val}
+    if theta_rule_for(records_val, rule) == "frame_labels":
+        return youden_theta(fs, {r.id: frame_labels(r) for r in records_val})
+    return video_label_theta(fs, {r.id: r.label for r in records_val})
+
+
+def check_localization_ground_truth(records_test: Sequence[Any], dataset: str = "") -> None:
+    """Raise a clear error when the test split has no anomaly box at all (localization cannot be
+    scored), naming where the dataset's boxes come from."""
+    from .datasets.samples import BOX_SOURCES, has_boxes
+
+    if not has_boxes(records_test):
+        raise ValueError(f"{dataset or 'the dataset'}: no anomaly box on the test split, so "
+                         f"localization cannot be scored; "
+                         f"{BOX_SOURCES.get(dataset, 'the reader found no box annotation')}")
+
+
+def localize_and_score(method: str, features: Mapping[str, Any], records: Mapping[str, Sequence[Any]],
+                       scores: Mapping[str, Mapping[str, Any]], cfg: LocalizeConfig | None = None,
+                       queries: QueryEmbeddings | None = None, seed: int = 0, theta_rule: str = "auto"
+                       ) -> tuple[dict[str, float], dict[str, dict]]:
+    """θ from the **validation** scores (:func:`choose_val_theta` with ``theta_rule``), then
+    ``method`` on the test split and its metrics (:func:`localization_metrics`, with ``theta``).
+    ``records`` and ``scores`` hold the splits ``"val"`` and ``"test"`` (snippet scores per
+    video); ``features`` the test videos'. Returns the metrics and the test localizations."""
+    theta = choose_val_theta(records["val"], scores["val"], theta_rule)
     locs = localize_split(method, features, scores["test"], records["test"], theta, cfg, queries, seed=seed)
     return {**localization_metrics(locs, records["test"], scores["test"]), "theta": theta}, locs
 
@@ -472,17 +535,18 @@ def _gt_regions(record: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarra
     """Per-frame ground-truth boxes and track ids (tracks when the record has them, else the
     frame box as one track)."""
     from .datasets import frame_boxes as record_boxes, load_track_boxes
+    from .datasets.records import has_tracks
 
     regions: dict[int, np.ndarray] = {}
     ids: dict[int, np.ndarray] = {}
-    tb = load_track_boxes(record) if record.tracks else None
+    tb = load_track_boxes(record) if has_tracks(record) else None
     if tb is not None and len(tb):
         for f in range(record.n_frames):
             present = ~np.isnan(tb[:, f]).any(1)
             if present.any():
                 regions[f] = tb[present, f]
                 ids[f] = np.flatnonzero(present)
-    else:
+    elif tb is None:
         fb = record_boxes(record)
         for f in np.flatnonzero(~np.isnan(fb).any(1)):
             regions[int(f)] = fb[f][None]
@@ -490,19 +554,34 @@ def _gt_regions(record: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarra
     return regions, ids
 
 
+def has_dense_regions(record: Any) -> bool:
+    """Whether the record's ground truth gives the anomalous regions of **every** anomalous frame
+    (dense boxes, tracks, or regions from its pixel mask), as RBDC/TBDC need; Liu & Ma's boxes on
+    every 16th frame do not (a right box on the frames between would count as a false positive)."""
+    from .datasets.records import has_tracks
+
+    return record.boxes is not None or has_tracks(record)
+
+
 def localization_metrics(locs: Mapping[str, dict], records: Sequence[Any], snippet_scores: Mapping[str, Any],
                          pixel_frames: str = "snippet_mid") -> dict[str, float]:
     """TIoU (pooled over annotated anomalous frames), RBDC and TBDC (predicted region = the box of
     each active frame, scored by its temporal frame score), and pixel AUC of the heat maps against
-    the pixel masks on the middle frame of every snippet of the anomalous videos
+    the pixel masks on the middle frame of every snippet of the anomalous videos that have a mask
     (``pixel_frames="snippet_mid"``: one frame per snippet keeps memory small; the heat map is
-    constant within a snippet)."""
+    constant within a snippet; accumulated one video at a time, :class:`stprompt.metrics.PixelAUC`).
+
+    Each metric is computed on its own, and one the ground truth cannot define is left out while
+    the others are kept: TIoU needs boxes on annotated frames; RBDC/TBDC need the regions of every
+    anomalous frame of every anomalous video (:func:`has_dense_regions`; not UCF-Crime's sparse
+    boxes); pixel AUC needs pixel masks (ShanghaiTech, UBnormal, SynthVAD)."""
     from .datasets import frame_boxes as record_boxes, frame_labels, load_pixel_mask
-    from .metrics import expand_snippet_scores, pixel_auc, rbdc_tbdc, tiou
+    from .metrics import PixelAUC, expand_snippet_scores, rbdc_tbdc, tiou
 
     pred, gt, fs = {}, {}, {}
     pred_regions, gt_regions, gt_tracks, n_frames = {}, {}, {}, {}
-    heat, masks = {}, {}
+    pixels = PixelAUC()
+    dense = all(has_dense_regions(r) for r in records if r.label)
     for r in records:
         loc = locs[r.id]
         scores = expand_snippet_scores(np.asarray(snippet_scores[r.id], float), r.n_frames)
@@ -516,18 +595,28 @@ def localization_metrics(locs: Mapping[str, dict], records: Sequence[Any], snipp
         gtb = record_boxes(r)
         keep = labels & ~np.isnan(gtb).any(1)
         pred[r.id], gt[r.id], fs[r.id] = boxes[keep], gtb[keep], scores[keep]
-        gt_regions[r.id], gt_tracks[r.id] = _gt_regions(r)
+        if dense:
+            gt_regions[r.id], gt_tracks[r.id] = _gt_regions(r)
         if pixel_frames == "snippet_mid" and r.pixel_mask_path is not None:
             mids = [min((t * SNIPPET_LEN + (t + 1) * SNIPPET_LEN - 1) // 2, r.n_frames - 1)
                     for t in range(len(loc["window_scores"]))]
-            heat[r.id] = frame_heat_maps(loc, r.n_frames, mids)
-            masks[r.id] = load_pixel_mask(r)[mids]
+            pixels.add(r.id, frame_heat_maps(loc, r.n_frames, mids), load_pixel_mask(r, mids))
     theta = float(next(iter(locs.values()))["theta"])
-    det = rbdc_tbdc(pred_regions, gt_regions, gt_tracks, n_frames)
-    out = {"tiou": float(tiou(pred, gt, fs, theta)), "rbdc": float(det.rbdc), "tbdc": float(det.tbdc),
-           "theta": theta}
-    if heat:
-        out["pixel_auc"] = float(pixel_auc(heat, masks))
+    out = {"theta": theta}
+    try:
+        out["tiou"] = float(tiou(pred, gt, fs, theta))
+    except UndefinedMetricError:
+        pass
+    if dense and gt_regions:
+        try:
+            det = rbdc_tbdc(pred_regions, gt_regions, gt_tracks, n_frames)
+            out["rbdc"], out["tbdc"] = float(det.rbdc), float(det.tbdc)
+        except UndefinedMetricError:
+            pass
+    try:
+        out["pixel_auc"] = float(pixels.value())
+    except UndefinedMetricError:
+        pass
     return out
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "RegionTrackDetection",
     "rbdc_tbdc",
     "pixel_auc",
+    "PixelAUC",
 ]
 
 
@@ -644,10 +645,28 @@ def pixel_auc(heatmaps: Any, masks: Any, frames: PixelFrames = "all") -> float:
     hm = _per_video(heatmaps, "heatmaps")
     mk = _per_video(masks, "masks")
     ids = _same_videos([("heatmaps", hm), ("masks", mk)])
-    s_all, y_all = [], []
+    acc = PixelAUC(frames)
     for v in ids:
-        h = np.asarray(hm[v], dtype=float)
-        m = _binary(mk[v], f"masks[{v!r}]", ndim=None)
+        acc.add(v, hm[v], mk[v])
+    return acc.value()
+
+
+class PixelAUC:
+    """Pixel-level ROC-AUC accumulated one video at a time (:func:`pixel_auc` without holding
+    every heat map in memory: real ShanghaiTech frames are 856x480). ``add(video, heatmap,
+    mask)`` takes the same per-video fields as :func:`pixel_auc`; ``value()`` is the exact pooled
+    AUC (:class:`UndefinedMetricError` if the pixels seen have one class)."""
+
+    def __init__(self, frames: PixelFrames = "all"):
+        if frames not in ("all", "anomalous"):
+            raise ValueError(f"frames must be 'all' or 'anomalous', got {frames!r}")
+        self.frames = frames
+        self._values: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+
+    def add(self, v: Hashable, heatmap: Any, mask: Any) -> None:
+        h = np.asarray(heatmap, dtype=float)
+        m = _binary(mask, f"masks[{v!r}]", ndim=None)
         if h.ndim not in (2, 3):
             raise ValueError(f"heatmaps[{v!r}]: expected (T, H, W) or (H, W), got shape {h.shape}")
         if h.shape != m.shape:
@@ -656,16 +675,21 @@ def pixel_auc(heatmaps: Any, masks: Any, frames: PixelFrames = "all") -> float:
         if not np.all(np.isfinite(h)):
             raise ValueError(f"heatmaps[{v!r}]: pixel scores must be finite")
         h, m = h.reshape(-1, *h.shape[-2:]), m.reshape(-1, *m.shape[-2:])
-        if frames == "anomalous":
+        if self.frames == "anomalous":
             keep = m.any(axis=(1, 2))
             h, m = h[keep], m[keep]
         # millions of pixels but few distinct scores per video (window scores painted on the
         # frame): count positives and negatives per distinct score, then one exact rank AUC
         vals, inv = np.unique(h.ravel(), return_inverse=True)
-        s_all.append(vals)
-        y_all.append(np.stack([np.bincount(inv, weights=m.ravel(), minlength=len(vals)),
-                               np.bincount(inv, weights=1 - m.ravel(), minlength=len(vals))]))
-    return _auc_from_counts(np.concatenate(s_all), np.concatenate(y_all, axis=1), "pixel_auc")
+        self._values.append(vals)
+        self._counts.append(np.stack([np.bincount(inv, weights=m.ravel(), minlength=len(vals)),
+                                      np.bincount(inv, weights=1 - m.ravel(), minlength=len(vals))]))
+
+    def value(self) -> float:
+        if not self._values:
+            raise UndefinedMetricError("pixel_auc: undefined, no video")
+        return _auc_from_counts(np.concatenate(self._values), np.concatenate(self._counts, axis=1),
+                                "pixel_auc")
 
 
 def _auc_from_counts(values: np.ndarray, counts: np.ndarray, what: str) -> float:

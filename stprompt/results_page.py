@@ -11,8 +11,11 @@ Outputs in ``out_dir``: the PNGs (re-encoded with a 256-colour palette and at mo
 pixels wide, so the committed folder stays small), ``tables/<name>.{md,csv,tex}``, one table and
 one bar chart per ablation grid, the anomaly-scale sweep figure, the paper-vs-SynthVAD table and
 ``README.md``. The paper's numbers (:data:`PAPER_NUMBERS`, PAPER.md) are on real data with a
-ViT-B/16 CLIP; SynthVAD numbers come from the in-project synthetic benchmark and tiny CLIP, and
-the page labels each as such. Every sentence that states a result is generated from the numbers.
+ViT-B/16 CLIP. A SynthVAD profile's numbers come from the in-project synthetic benchmark and tiny
+CLIP, and the page labels them synthetic; a real profile's page (UCF-Crime, ShanghaiTech,
+UBnormal) says which dataset, backbone (and weights hash), frame convention and θ rule it ran
+with, and sets the paper's numbers **for that dataset** beside its own
+(``tables/paper_vs_<dataset>``). Every sentence that states a result is generated from the numbers.
 """
 
 from __future__ import annotations
@@ -79,6 +82,30 @@ FIGURE_ORDER = ["roc", "score_curves", "training_curves", "localization_examples
 ABLATION_PLOT_METRICS = {"auc_micro": "frame AUC", "tiou": "TIoU"}
 
 SCALE_GRID = "anomaly_scale"  # the grid whose points make the anomaly-scale sweep figure
+
+#: Display names of the real datasets (keys of :data:`PAPER_NUMBERS`).
+DATASET_NAMES = {"ucf_crime": "UCF-Crime", "shanghaitech": "ShanghaiTech", "ubnormal": "UBnormal"}
+
+#: How each real dataset's ground truth counts frames (what the page states).
+FRAME_CONVENTION_NOTES = {
+    ("ucf_crime", "sultani"): "`sultani`, the dataset authors' MATLAB evaluation: temporal segments are 1-based with "
+                              "inclusive ends, clipped to the video (segment `40 120` labels 0-based frames 39–119)",
+    ("ucf_crime", "vadclip"): "`vadclip`, VadCLIP's `gt[s:e]`: temporal segments are 0-based and half-open "
+                              "(segment `40 120` labels frames 40–119)",
+    ("shanghaitech", None): "per-frame 0/1 masks (`test_frame_mask/<vid>.npy`, one entry per 0-based frame)",
+    ("ubnormal", None): "tracks `object_id,start,end`, 0-based with inclusive ends",
+}
+BOX_NOTES = {
+    "ucf_crime": "Liu & Ma boxes: `image_N.jpg` is 0-based frame N − 1, corners `(x1, y1, x2, y2)` are 1-based "
+                 "inclusive and become `(x1 − 1, y1 − 1, x2, y2)`, scaled from 320×240 to the decoded frame",
+    "shanghaitech": "regions from the test pixel masks (8-connected components linked into tracks by overlap) or "
+                    "the public track files (corners inclusive)",
+    "ubnormal": "regions from the per-frame id masks of each tracked object",
+}
+THETA_NOTES = {"frame_labels": "Youden's J of the temporal frame scores against the validation frame labels",
+               "video_labels": "Youden's J of the temporal frame scores of the held-out training videos against "
+                               "their video labels (the dataset has no validation split with frame labels; the test "
+                               "split is never looked at)"}
 
 
 def export_png(src: str | Path, dst: str | Path, max_width: int = 1400) -> Path:
@@ -236,6 +263,84 @@ def paper_comparison(detection: Mapping[str, str], localization: Mapping[str, st
     ]
 
 
+def paper_comparison_real(dataset: str, detection: Mapping[str, str], localization: Mapping[str, Mapping[str, str]]
+                          ) -> list[dict]:
+    """Rows ``measure | method | paper: <dataset> | this run: <dataset>`` in percent for a real
+    dataset: the paper's numbers for that dataset (:data:`PAPER_NUMBERS`) beside ours.
+    ``detection``: frame AUC per method (``tables/main_results``); ``localization``: per localizer
+    its ``tiou``/``rbdc``/``tbdc``/``pixel_auc`` (``tables/localization``). Measures the paper does
+    not report for the dataset get "—" on its side."""
+    name = DATASET_NAMES[dataset]
+    paper = PAPER_NUMBERS.get(name, {})
+    col_p, col_s = f"paper: {name}", f"this run: {name}"
+    ours_by_method = {"STPrompt": "stprompt", "VadCLIP": "vadclip", "Sultani MIL": "mil"}
+    rows = []
+    methods = list(dict.fromkeys([*paper.get("frame AUC", {}), "STPrompt", "VadCLIP", "Sultani MIL"]))
+    for m in methods:
+        ours = detection.get(ours_by_method.get(m, ""))
+        if m not in paper.get("frame AUC", {}) and ours is None:
+            continue
+        label = {"VadCLIP": "VadCLIP (ours: VadCLIP-style)"}.get(m, m)
+        rows.append({"measure": "frame AUC", "method": label,
+                     col_p: f"{paper['frame AUC'][m]:.2f}" if m in paper.get("frame AUC", {}) else "—",
+                     col_s: percent(ours)})
+    stream = localization.get("stprompt", {})
+    for key, measure in (("tiou", "TIoU"), ("rbdc", "RBDC"), ("tbdc", "TBDC"), ("pixel_auc", "pixel AUC")):
+        reported = paper.get(measure, {})
+        if key not in stream and not reported:
+            continue
+        rows.append({"measure": measure, "method": "STPrompt",
+                     col_p: f"{reported['STPrompt']:.2f}" if "STPrompt" in reported else "—",
+                     col_s: percent(stream.get(key))})
+        if measure == "TIoU":
+            # the paper's temporal-only methods: their own temporal scores with whole-frame boxes,
+            # which 05_localization does not run (it gates every localizer with STPrompt's scores)
+            rows += [{"measure": measure, "method": m, col_p: f"{reported[m]:.2f}", col_s: "—"}
+                     for m in ("VadCLIP", "Sultani MIL") if m in reported]
+            if "tiou" in localization.get("whole_frame", {}):
+                rows.append({"measure": measure, "method": "whole-frame boxes on STPrompt's scores (ours)",
+                             col_p: "—", col_s: percent(localization["whole_frame"]["tiou"])})
+    return rows
+
+
+def read_table_rows(path: str | Path, key: str) -> dict[str, dict[str, str]]:
+    """``{row[key]: row}`` of a saved CSV table (empty when the file is missing)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {row[key]: {k: v for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)}
+
+
+def run_description(dataset: str, metrics: Mapping[str, Any], profile: Any) -> list[str]:
+    """The sentences that say what a real profile's run is: dataset, backbone and weights hash,
+    frame convention, boxes, θ rule (from ``metrics.json``, else from the profile)."""
+    from .datasets import describe_reader
+
+    data = metrics.get("data", {})
+    reader = data.get("reader") or describe_reader(dataset, getattr(profile, "reader", {}))
+    extraction = metrics.get("features", {}).get("extraction", {})
+    backbone = next((v.get("backbone") for v in extraction.values() if isinstance(v, dict) and v.get("backbone")),
+                    None)
+    convention = FRAME_CONVENTION_NOTES.get((dataset, reader.get("frame_convention"))) or \
+        FRAME_CONVENTION_NOTES.get((dataset, None), "as the reader documents it")
+    lines = [f"- **Dataset**: {DATASET_NAMES[dataset]} (real data), reader `stprompt.datasets.{dataset}` with the "
+             f"options `{ {k: v for k, v in reader.items() if v not in ('', None, False)} }`."]
+    if backbone:
+        lines.append(f"- **Backbone**: `{backbone.get('backbone')}`, weights `{backbone.get('weights')}`.")
+    else:
+        lines.append("- **Backbone**: not recorded (run `01_data_prep` of this profile).")
+    lines.append(f"- **Frame convention**: {convention}.")
+    if dataset in BOX_NOTES:
+        lines.append(f"- **Boxes**: {BOX_NOTES[dataset]}.")
+    rule = metrics.get("localization", {}).get("theta_rule")
+    if rule in THETA_NOTES:
+        lines.append(f"- **θ** (the spatial stream's temporal gate): {THETA_NOTES[rule]}.")
+    return lines
+
+
 def scale_finding(series: Mapping[str, Sequence[Mapping]]) -> str:
     """One generated sentence on the sweep: each method at the smallest and largest anomalies."""
     parts = []
@@ -332,13 +437,35 @@ def build_results_page(run_dir: str | Path, out_dir: str | Path, profile: Any,
             summary.read_text().strip() if summary.is_file() else "", "",
             f"![ablation {name}](ablation_{name}.png)", ""]))
 
-    profile_range = profile.params.get("01_data_prep", {}).get("anomaly_area")
-    save_tab(paper_comparison(read_table_column(run_dir / "tables" / "main_results.csv", "method", "frame AUC"),
-                              read_table_column(run_dir / "tables" / "localization.csv", "localizer", "tiou"),
-                              series, profile_range),
-             "paper_vs_synthvad", "The paper (UCF-Crime, real data) beside SynthVAD (synthetic), in percent")
-    page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series)
+    dataset = profile_dataset(profile)
+    detection = read_table_column(run_dir / "tables" / "main_results.csv", "method", "frame AUC")
+    if dataset == "synthvad":
+        profile_range = profile.params.get("01_data_prep", {}).get("anomaly_area")
+        save_tab(paper_comparison(detection,
+                                  read_table_column(run_dir / "tables" / "localization.csv", "localizer", "tiou"),
+                                  series, profile_range),
+                 "paper_vs_synthvad", "The paper (UCF-Crime, real data) beside SynthVAD (synthetic), in percent")
+    else:
+        save_tab(paper_comparison_real(dataset, detection,
+                                       read_table_rows(run_dir / "tables" / "localization.csv", "localizer")),
+                 f"paper_vs_{dataset}", f"The paper beside this run, both on {DATASET_NAMES[dataset]}, in percent")
+    page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series, dataset)
     return {"tables": tables, "figures": figures, "grids": [g["grid"].name for g in grids], "page": page}
+
+
+def profile_dataset(profile: Any) -> str:
+    """The dataset a profile reads (``synthvad`` when it names none, the notebooks' default)."""
+    from .config import profile_datasets
+
+    names = profile_datasets(profile)
+    if len(names) > 1:
+        raise ValueError(f"{profile.source}: the notebooks read several datasets ({', '.join(sorted(names))}); "
+                         f"one results page describes one dataset")
+    name = next(iter(names), "synthvad")
+    if name != "synthvad" and name not in DATASET_NAMES:
+        raise ValueError(f"{profile.source}: no results page for dataset '{name}' (known: synthvad, "
+                         f"{', '.join(DATASET_NAMES)})")
+    return name
 
 
 def _table_md(out_dir: Path, name: str) -> str:
@@ -347,40 +474,67 @@ def _table_md(out_dir: Path, name: str) -> str:
 
 
 def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any], tables: list[str],
-          figures: list[str], sections: list[str], series: Mapping[str, Sequence[Mapping]]) -> Path:
+          figures: list[str], sections: list[str], series: Mapping[str, Sequence[Mapping]],
+          dataset: str = "synthvad") -> Path:
     from .report import table_markdown
 
     data = metrics.get("data", {})
-    lines = [
-        f"# Results: {profile.description or profile.name}",
-        "",
-        f"Regenerated by `stprompt reproduce --profile {profile.name}` (`make reproduce` for the default benchmark) "
-        f"from `{profile.source and Path(profile.source).name or profile.name}`; run folder `{run_dir.name}`. "
-        "**Every number on this page is synthetic**: SynthVAD, the in-project generated benchmark, with the "
-        "in-project tiny CLIP. Numbers marked *paper* are the paper's, on real data (UCF-Crime, ShanghaiTech, "
-        "UBnormal) with a ViT-B/16 CLIP; they are shown for orientation, not as targets SynthVAD should reach.",
-        "",
-    ]
+    regenerated = (f"Regenerated by `stprompt reproduce --profile {profile.name}`"
+                   + (" (`make reproduce` for the default benchmark)" if dataset == "synthvad" else "")
+                   + f" from `{profile.source and Path(profile.source).name or profile.name}`; run folder "
+                     f"`{run_dir.name}`. ")
+    lines = [f"# Results: {profile.description or profile.name}", ""]
+    if dataset == "synthvad":
+        lines += [regenerated +
+                  "**Every number on this page is synthetic**: SynthVAD, the in-project generated benchmark, with "
+                  "the in-project tiny CLIP. Numbers marked *paper* are the paper's, on real data (UCF-Crime, "
+                  "ShanghaiTech, UBnormal) with a ViT-B/16 CLIP; they are shown for orientation, not as targets "
+                  "SynthVAD should reach.", ""]
+    else:
+        lines += [regenerated + f"Every number of this run is on **{DATASET_NAMES[dataset]}**; numbers marked "
+                  f"*paper* are the paper's on the same dataset (ViT-B/16).", "",
+                  *run_description(dataset, metrics, profile), ""]
     if data:
+        area = data.get("median_anomaly_area_pct")
         lines += [f"Data: {sum(data.get('videos', {}).values())} videos "
-                  f"({', '.join(f'{k} {v}' for k, v in data.get('videos', {}).items())}), median anomaly area "
-                  f"{data.get('median_anomaly_area_pct', '?')}% of the frame. Seeds: "
+                  f"({', '.join(f'{k} {v}' for k, v in data.get('videos', {}).items())})"
+                  + (f", median anomaly area {area}% of the frame" if area is not None else
+                     ", no anomaly boxes read") + ". Seeds: "
                   f"{metrics.get('detection', {}).get('seeds', '?')}; mean ± std over seeds (sample std).", ""]
-    lines += ["## The paper side by side", "",
-              "Frame AUC and TIoU in percent. Left: the paper's numbers on UCF-Crime (real). Right: this run on "
-              "SynthVAD (synthetic). The VadCLIP row on SynthVAD is our VadCLIP-style baseline (its TIoU uses "
-              "whole-frame boxes, as for any temporal-only method).", "",
-              _table_md(out_dir, "paper_vs_synthvad"), "",
-              "Other datasets in the paper (real data; not run here, see the README for the real-data route):", "",
-              table_markdown(paper_other_datasets()), ""]
-    for name in [n for n in tables if n in TABLE_NOTES]:
-        lines += [f"## {TABLE_TITLES.get(name, name)}", "", TABLE_NOTES[name], "", _table_md(out_dir, name), ""]
+    if dataset == "synthvad":
+        lines += ["## The paper side by side", "",
+                  "Frame AUC and TIoU in percent. Left: the paper's numbers on UCF-Crime (real). Right: this run on "
+                  "SynthVAD (synthetic). The VadCLIP row on SynthVAD is our VadCLIP-style baseline (its TIoU uses "
+                  "whole-frame boxes, as for any temporal-only method).", "",
+                  _table_md(out_dir, "paper_vs_synthvad"), "",
+                  "Other datasets in the paper (real data; not run here, see the README for the real-data route):", "",
+                  table_markdown(paper_other_datasets()), ""]
+    else:
+        name = DATASET_NAMES[dataset]
+        lines += ["## The paper side by side", "",
+                  f"In percent, both columns on {name}: the paper's numbers (PAPER.md) and this run's (mean ± std over "
+                  f"seeds). The VadCLIP frame-AUC row is our VadCLIP-style baseline; the paper's TIoU of temporal-only "
+                  f"methods uses their own scores with whole-frame boxes, which is not run here (our whole-frame row "
+                  f"gates whole-frame boxes with STPrompt's scores). \"—\": not reported by the paper, or not run "
+                  f"here.", "",
+                  _table_md(out_dir, f"paper_vs_{dataset}"), ""]
+    notes = dict(TABLE_NOTES)
+    if dataset != "synthvad":
+        notes["dataset_summary"] = ("The data as read: videos, snippets and annotated anomalous frames per split and "
+                                    "class (training videos carry video labels only).")
+    figure_notes = dict(FIGURE_NOTES)
+    if dataset != "synthvad":
+        figure_notes["tiou_theta"] = ("TIoU against the temporal threshold θ on the test split, for information (and "
+                                      "on validation where it has boxes); θ chosen on validation marked.")
+        figure_notes["sample_frames"] = "Sample test frames of every class with their anomaly boxes (where annotated)."
+    for name in [n for n in tables if n in notes]:
+        lines += [f"## {TABLE_TITLES.get(name, name)}", "", notes[name], "", _table_md(out_dir, name), ""]
         for fig in {"main_results": ["roc", "score_curves"], "training_runs": ["training_curves"],
                     "localization": ["localization_examples", "tiou_theta"],
                     "dataset_summary": ["sample_frames", "anomaly_area"], "zero_shot": ["zero_shot_examples", "pretrain_loss"],
                     "motion_overlap": ["motion_windows"]}.get(name, []):
             if fig in figures:
-                lines += [f"![{fig}]({fig}.png)", "", f"*{FIGURE_NOTES.get(fig, fig)}*", ""]
+                lines += [f"![{fig}]({fig}.png)", "", f"*{figure_notes.get(fig, fig)}*", ""]
     if series:
         lines += ["## Anomaly-scale sweep", "",
                   "The paper's thesis: global frame features drown small anomalies. SynthVAD is regenerated with "
@@ -395,7 +549,7 @@ def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any]
     shown = {f for line in lines for f in figures if f"({f}.png)" in line}
     rest = [f for f in figures if f not in shown]
     if rest:
-        lines += ["## Other figures", ""] + [f"![{f}]({f}.png)\n\n*{FIGURE_NOTES.get(f, f)}*\n" for f in rest]
+        lines += ["## Other figures", ""] + [f"![{f}]({f}.png)\n\n*{figure_notes.get(f, f)}*\n" for f in rest]
     lines += ["## Files", "",
               "Tables as Markdown, CSV and LaTeX in `tables/`: " + ", ".join(f"`{t}`" for t in tables) + ".", ""]
     return write_text(out_dir / "README.md", "\n".join(lines))

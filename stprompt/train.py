@@ -361,18 +361,39 @@ def train(model: torch.nn.Module, train_set: FeatureSet, val_set: FeatureSet, cf
 # Checkpoints
 # --------------------------------------------------------------------------------------------
 
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as plain data (dict with str keys, list, str, int, float, bool, None); tuples
+    become lists, numpy scalars their Python value. Anything else is an error naming ``where``:
+    a checkpoint must load with ``torch.load(weights_only=True)``."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"save_checkpoint: {where} is a {type(value).__name__}; a checkpoint holds "
+                    f"plain data only (dicts, lists, strings, numbers) and tensors")
+
+
 def save_checkpoint(path: str | Path, result: TrainResult, model_cfg: Any, train_cfg: TrainConfig,
                     class_names: Sequence[str], feature_recipe: dict[str, Any]) -> Path:
     """Write the selected model's trainable state with everything needed to rebuild and use it:
-    the model and training configs, class names, the feature recipe and the history."""
-    state = {k: v for k, v in result.model.state_dict().items()}
-    payload = {"format": "stprompt-model-1", "state_dict": state, "model_config": to_dict(model_cfg),
-               "train_config": to_dict(train_cfg), "class_names": list(class_names),
-               "feature_recipe": feature_recipe, "history": result.history, "best_epoch": result.best_epoch,
-               "selection_metric": result.selection_metric, "best_score": result.best_score,
-               "key": config_hash({"model": to_dict(model_cfg), "train": to_dict(train_cfg),
-                                   "recipe": feature_recipe.get("recipe_hash"),
-                                   "classes": list(class_names)})}
+    the model and training configs, class names, the feature recipe and the history.
+
+    The file holds **plain data only**: a dict of tensors (``state_dict``) and dicts, lists,
+    strings and numbers, so :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)``
+    and a checkpoint cannot run code when loaded."""
+    state = {str(k): v.detach().cpu() for k, v in result.model.state_dict().items()}
+    meta = _plain({"model_config": to_dict(model_cfg), "train_config": to_dict(train_cfg),
+                   "class_names": list(class_names), "feature_recipe": feature_recipe,
+                   "history": result.history, "best_epoch": result.best_epoch,
+                   "selection_metric": result.selection_metric, "best_score": result.best_score,
+                   "key": config_hash({"model": to_dict(model_cfg), "train": to_dict(train_cfg),
+                                       "recipe": feature_recipe.get("recipe_hash"),
+                                       "classes": list(class_names)})}, "checkpoint")
+    payload = {"format": "stprompt-model-1", "state_dict": state, **meta}
     target = resolve(path)
     with atomic_path(target) as tmp:
         torch.save(payload, tmp)
@@ -380,15 +401,20 @@ def save_checkpoint(path: str | Path, result: TrainResult, model_cfg: Any, train
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (errors name the file)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (errors name the file).
+
+    ``torch.load(weights_only=True)``: only tensors and plain containers are unpickled, so a
+    crafted file that asks for any other object (a ``__reduce__`` that would run code) is refused
+    before anything runs."""
     p = resolve(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no model checkpoint (train it with 02_train first)")
     try:
-        payload = torch.load(p, map_location="cpu", weights_only=False)
+        payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{p}: not a readable checkpoint ({exc})") from exc
-    if payload.get("format") != "stprompt-model-1":
+        raise ValueError(f"{p}: not a readable checkpoint; only tensors and plain data are loaded "
+                         f"(weights_only=True), nothing in the file was run ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != "stprompt-model-1":
         raise ValueError(f"{p}: not an stprompt model checkpoint")
     return payload
 
@@ -462,27 +488,45 @@ def shared_fit_and_score(method_cfg: Any, train_cfg: TrainConfig, sets: dict[str
     return {**run, "name": name}
 
 
+def split_records(dataset: str, root: str | Path, splits: Sequence[str] = ("train", "val", "test"),
+                  val_fraction: float = 0.1, seed: int = 0, reader: dict[str, Any] | None = None,
+                  keep: Sequence[str] | None = None) -> dict[str, list]:
+    """The records of every split training and evaluation use: ``{"train", "val", "test"}``
+    (``splits`` are the ones on disk; ``keep``: return only these, and read the training split
+    only when it is kept or ``val`` must be carved from it). Without a ``val`` split on disk
+    (UCF-Crime, ShanghaiTech), ``val_fraction`` of the training videos (per class,
+    :func:`split_train_val`) are held out as ``val``: they carry video labels only. The same
+    arguments always give the same held-out videos (``05_localization`` chooses θ on them)."""
+    from .datasets import load_dataset
+
+    keep = list(keep) if keep is not None else ["train", "val", "test"]
+    carve = "val" not in splits and ("val" in keep or "train" in keep)
+    records = {s: load_dataset(dataset, root, s, reader) for s in splits
+               if s in keep or (s == "train" and carve)}
+    if carve:
+        records["train"], records["val"] = split_train_val(records["train"], val_fraction, seed)
+    return {s: records[s] for s in keep if s in records}
+
+
 def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Sequence[str] = ("train", "val", "test"),
               val_fraction: float = 0.1, seed: int = 0, all_crops: bool = False,
-              oracle_labels: bool = False, features_dir: str | Path | None = None) -> dict[str, Any]:
+              oracle_labels: bool = False, features_dir: str | Path | None = None,
+              reader: dict[str, Any] | None = None) -> dict[str, Any]:
     """Records and feature sets of a profile's dataset for training and evaluation.
 
     Classes: ``"normal"`` then the anomaly classes of the training videos, sorted. Without a
-    ``val`` split, ``val_fraction`` of the training videos (per class) are held out for selection.
-    Returns ``{"records": {split: [...]}, "sets": {"train", "val", "test"}, "class_names",
-    "recipe"}``; every feature file must share one recipe (its hash is checked).
+    ``val`` split, ``val_fraction`` of the training videos (per class) are held out for selection
+    (:func:`split_records`). Returns ``{"records": {split: [...]}, "sets": {"train", "val", "test"},
+    "class_names", "recipe"}``; every feature file must share one recipe (its hash is checked).
 
     ``oracle_labels``: also give the training set frame labels (SynthVAD only: re-derived from the
     generator), for the frame-supervised oracle; a second training set ``"train_oracle"``.
     ``features_dir``: read the features from there (a variant, :mod:`stprompt.variants`) instead of
-    ``<run_dir>/features/<dataset>``."""
-    from .datasets import load_dataset
+    ``<run_dir>/features/<dataset>``. ``reader``: the profile's reader options."""
     from .features import feature_dir, feature_path, load_features
 
     root = resolve(data_root or f"{run_dir}/data/{dataset}")
-    records = {s: load_dataset(dataset, root, s) for s in splits}
-    if "val" not in records:
-        records["train"], records["val"] = split_train_val(records["train"], val_fraction, seed)
+    records = split_records(dataset, root, splits, val_fraction, seed, reader)
     fdir = resolve(features_dir) if features_dir else feature_dir(run_dir, dataset)
     recipe = load_features(feature_path(fdir, records["train"][0].id)).recipe
     class_names = ["normal", *sorted({r.class_name for r in records["train"] if r.label})]

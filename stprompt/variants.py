@@ -76,14 +76,16 @@ def synthvad_variant(base_root: str | Path, anomaly_area: Sequence[float], run_d
 def feature_variant(base_feature_dir: str | Path, data_root: str | Path, dataset: str,
                     overrides: dict[str, Any], clip_model: Any, clip_info: Any, run_dir: str | Path,
                     data_name: str = "", splits: Sequence[str] = ("train", "val", "test"),
-                    progress: bool = False) -> Path:
+                    reader: dict[str, Any] | None = None, progress: bool = False) -> Path:
     """Features of ``data_root`` with the profile's recipe (read from ``base_feature_dir``) changed
     by ``overrides`` (keys of :data:`FEATURE_OVERRIDES`; empty values mean "as the profile").
     ``data_name``: the data variant's name (:func:`area_label`); empty for the profile's own data.
+    ``splits`` and ``reader``: the profile's (the splits on disk and the reader options), so a
+    variant holds the same videos as the profile's features; extraction goes through
+    :func:`stprompt.features.extract_from_params`, the path of ``stprompt extract``.
     Returns the feature folder: the profile's own when neither the data nor the recipe changes."""
     from .config import ConfigError
-    from .datasets import load_dataset
-    from .features import FeatureConfig, config_from_params, extract_dataset, make_recipe
+    from .features import FeatureConfig, config_from_params, extract_from_params, make_recipe
 
     unknown = sorted(set(overrides) - set(FEATURE_OVERRIDES))
     if unknown:
@@ -104,8 +106,8 @@ def feature_variant(base_feature_dir: str | Path, data_root: str | Path, dataset
     if not changed and not data_name:
         return base_feature_dir
     out = resolve(run_dir) / "features" / ((data_name or dataset) + (f"@{recipe_hash[:8]}" if changed else ""))
+    params = {**base, **changed, "run_dir": str(run_dir), "dataset": dataset, "data_root": str(data_root),
+              "splits": list(splits), "reader": dict(reader or {})}
     with file_lock(out.parent / f".{out.name}.lock"), all_cores():
-        for split in splits:
-            extract_dataset(load_dataset(dataset, data_root, split), out, clip_model, cfg, clip_info.recipe(),
-                            device=clip_info.device, progress=progress)
+        extract_from_params(params, progress=progress, log=None, out_dir=out, clip=(clip_model, clip_info))
     return out

@@ -292,6 +292,9 @@ def _read_checkpoint(path: str | os.PathLike) -> _Checkpoint:
 
         return _Checkpoint(p, load_file(str(p), device="cpu"), "safetensors")
     if _is_torchscript_archive(p):  # OpenAI's released ViT-B-16.pt and friends
+        # The one file the suite loads as code (TorchScript cannot be read as plain data): load only
+        # archives you trust, such as OpenAI's release. Every other checkpoint and data file is read
+        # without running code (weights_only=True, stprompt.datasets.safe_pickle).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit is deprecated, but these files are TorchScript
             jit = torch.jit.load(str(p), map_location="cpu")

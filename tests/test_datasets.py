@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -15,18 +16,25 @@ from stprompt.datasets import (DatasetError, DatasetWarning, VideoReadError, Vid
                                check_feature_length, frame_boxes, frame_labels, load_dataset,
                                load_pixel_mask, load_track_boxes, probe_video, read_frames,
                                summary_table)
+from stprompt.config import ConfigError
+from stprompt.datasets.records import convert_segment, tracks_from_pixel_mask
 from stprompt.datasets.ubnormal import read_tracks
-from stprompt.datasets.ucf_crime import parse_temporal_annotations, parse_video_list
+from stprompt.datasets.ucf_crime import parse_temporal_annotations, parse_video_list, read_liu_ma_boxes
 
 
 @pytest.fixture(scope="module")
 def ucf(tmp_path_factory):
-    return fx.make_ucf_crime(tmp_path_factory.mktemp("ucf"))
+    return fx.make_ucf_crime(tmp_path_factory.mktemp("ucf") / "UCF_Crimes")
+
+
+@pytest.fixture(scope="module")
+def ucf_full(tmp_path_factory):
+    return fx.make_ucf_crime(tmp_path_factory.mktemp("ucf_full") / "UCF_Crimes", full=True)
 
 
 @pytest.fixture(scope="module")
 def sht(tmp_path_factory):
-    return fx.make_shanghaitech(tmp_path_factory.mktemp("sht"))
+    return fx.make_shanghaitech(tmp_path_factory.mktemp("sht") / "shanghaitech")
 
 
 @pytest.fixture(scope="module")
@@ -132,61 +140,199 @@ def test_record_without_frame_ground_truth_is_an_error():
         VideoRecord("odd", "b.mp4", 32, 25, 0, "fire", "test")
 
 
+
+def test_video_ids_must_be_safe_file_names():
+    for bad in ("../x", "a/b", ".hidden", "", "a\\b", "x\x00y"):
+        with pytest.raises(DatasetError, match="not a safe file name"):
+            VideoRecord(bad, "a.mp4", 16, 25, 0, "normal", "test")
+    VideoRecord("v=S-7rRLrxnVQ__#1_label_B4-0-0", "a.mp4", 16, 25, 0, "normal", "test")
+
+
 # ------------------------------------------------------------------------------------------------
-# UCF-Crime
+# Frame conventions: hand-counted
 # ------------------------------------------------------------------------------------------------
+
+def test_frame_conventions_hand_counted():
+    # the issue's example: segment "40 120" of a 128-frame video
+    assert convert_segment(40, 120, 128, "sultani", "v", "f") == (39, 119)  # GT(40:120), 81 frames
+    assert convert_segment(40, 120, 128, "vadclip", "v", "f") == (40, 119)  # gt[40:120], 80 frames
+    assert convert_segment(40, 120, 128, "zero_inclusive", "v", "f") == (40, 120)
+    # a segment starting at frame 1 (Burglary035 of the real file: "1  1740")
+    assert convert_segment(1, 16, 32, "sultani", "v", "f") == (0, 15)
+    assert convert_segment(1, 16, 32, "vadclip", "v", "f") == (1, 15)
+    # ending on the last frame: 1-based 40 is 0-based 39 in both
+    assert convert_segment(20, 40, 40, "sultani", "v", "f") == (19, 39)
+    assert convert_segment(20, 40, 40, "vadclip", "v", "f") == (20, 39)
+    # ends past the video are clipped (both evaluations do), but not by 16 frames or more
+    assert convert_segment(20, 50, 40, "sultani", "v", "f") == (19, 39)
+    with pytest.raises(DatasetError, match=r"f: video 'v': segment 20 56 does not fit its 40 frames"):
+        convert_segment(20, 56, 40, "sultani", "v", "f")
+    with pytest.raises(DatasetError, match=r"segment 41 45 does not fit"):
+        convert_segment(41, 45, 40, "sultani", "v", "f")
+    with pytest.raises(DatasetError, match=r"segment 5 5 does not fit.*'vadclip'"):  # gt[5:5] is empty
+        convert_segment(5, 5, 40, "vadclip", "v", "f")
+
+
+def test_ucf_crime_official_layout_both_conventions_hand_counted(ucf_full):
+    for convention in ("sultani", "vadclip"):
+        test = load_dataset("ucf_crime", ucf_full, "test", {"frame_convention": convention})
+        # Anomaly_Test.txt order (path-sorted: the normal folder sorts after RoadAccidents), not the
+        # temporal file's (name-sorted: Normal_Videos before RoadAccidents)
+        assert [r.id for r in test] == ["Abuse028_x264", "Arrest001_x264", "Burglary035_x264",
+                                        "RoadAccidents009_x264", "Normal_Videos_003_x264"]
+        for r in test:
+            assert r.segments == fx.UCF_SEGMENTS[convention].get(r.id, [])
+            assert r.extra["frame_convention"] == convention
+        assert sum(int(frame_labels(r).sum()) for r in test) == fx.ucf_anomalous_frames(convention)
+    assert fx.ucf_anomalous_frames("sultani") == 81 + 26 + 16 + 21 == 144
+    assert fx.ucf_anomalous_frames("vadclip") == 80 + 24 + 15 + 20 == 139
+    # the default is the dataset authors' convention
+    (abuse, *_) = load_dataset("ucf_crime", ucf_full, "test")
+    assert abuse.segments == [(39, 119)] and int(frame_labels(abuse).sum()) == 81
+    with pytest.raises(ConfigError, match=r"key 'frame_convention': expected one of \['sultani', 'vadclip'\]"):
+        load_dataset("ucf_crime", ucf_full, "test", {"frame_convention": "matlab"})
+    with pytest.raises(ConfigError, match=r"unknown key 'frame_conventon'; did you mean 'frame_convention'"):
+        load_dataset("ucf_crime", ucf_full, "test", {"frame_conventon": "vadclip"})
+
 
 def test_ucf_crime_records(ucf):
     train = load_dataset("ucf_crime", ucf, "train")
     assert [(r.id, r.label, r.class_name, r.n_frames, r.segments) for r in train] == [
         ("Abuse001_x264", 1, "Abuse", 40, None),
         ("Normal_Videos001_x264", 0, "normal", 24, None)]
+    assert train[1].path == ucf / "Videos" / "Training-Normal-Videos-Part-1" / "Normal_Videos001_x264.mp4"
     assert all(r.split == "train" and r.fps == 25.0 and (r.width, r.height) == (32, 24)
                for r in train)
-    test = load_dataset("ucf_crime", ucf, "test", boxes_file="liu_ma_boxes.pkl")
+    reader = {"boxes_file": "UCFCrimeBBox/Test_annotation.pkl"}
+    test = load_dataset("ucf_crime", ucf, "test", reader)
     arrest, normal = test
     assert (arrest.id, arrest.label, arrest.class_name) == ("Arrest001_x264", 1, "Arrest")
-    assert arrest.path == ucf / "Anomaly-Videos-Part-1" / "Arrest" / "Arrest001_x264.mp4"
-    assert arrest.segments == [(5, 9), (20, 30)]
-    np.testing.assert_array_equal(frame_labels(arrest), labels_from_ranges(40, (5, 9), (20, 30)))
-    assert int(frame_labels(arrest).sum()) == 16
-    # Liu & Ma boxes are in 320x240 pixels; the video is 32x24: scaled by 0.1
-    assert arrest.sparse_boxes.keys() == {16, 32}
-    np.testing.assert_allclose(arrest.sparse_boxes[16], (3, 6, 12, 24))
-    np.testing.assert_allclose(arrest.sparse_boxes[32], (0, 0, 32, 20))
+    assert arrest.path == ucf / "Videos" / "Anomaly-Videos-Part-1" / "Arrest" / "Arrest001_x264.mp4"
+    assert arrest.segments == [(4, 8), (19, 39)]  # "5  9  20  40", 1-based inclusive
+    np.testing.assert_array_equal(frame_labels(arrest), labels_from_ranges(40, (4, 8), (19, 39)))
+    # Liu & Ma: image_0006.jpg is frame 5; corners (31, 61, 160, 240) are 1-based: (30, 60, 160, 240)
+    # in 0-based exclusive pixels of 320x240, scaled x0.1 to the 32x24 video
+    assert arrest.sparse_boxes.keys() == fx.UCF_BOXES["Arrest001_x264"].keys() == {5, 21, 37}
+    for f, box in fx.UCF_BOXES["Arrest001_x264"].items():
+        np.testing.assert_allclose(arrest.sparse_boxes[f], box)
     dense = frame_boxes(arrest)
-    assert dense.shape == (40, 4) and np.isnan(dense).any(axis=1).sum() == 38
-    np.testing.assert_allclose(dense[16], (3, 6, 12, 24))
-    assert (normal.label, normal.class_name, normal.segments) == (0, "normal", [])
-    assert summary_table(test) == [
-        {"split": "test", "class": "normal", "videos": 1, "frames": 20, "snippets": 2,
-         "anomalous_frames": 0},
-        {"split": "test", "class": "Arrest", "videos": 1, "frames": 40, "snippets": 3,
-         "anomalous_frames": 16},
-        {"split": "test", "class": "all", "videos": 2, "frames": 60, "snippets": 5,
-         "anomalous_frames": 16}]
+    assert dense.shape == (40, 4) and np.isnan(dense).any(axis=1).sum() == 37
+    assert (normal.label, normal.class_name, normal.segments, normal.sparse_boxes) == (0, "normal", [], None)
+    assert summary_table(test)[-1] == {"split": "test", "class": "all", "videos": 2, "frames": 60,
+                                       "snippets": 5, "anomalous_frames": 26}
     assert summary_table(train)[1]["anomalous_frames"] is None  # train: video labels only
+    # one reader block serves every split: boxes_file (test ground truth) is not given to train ...
+    assert len(load_dataset("ucf_crime", ucf, "train", reader)) == 2
+    # ... and a direct call that asks for training boxes is refused, naming the file
+    from stprompt.datasets.ucf_crime import read_ucf_crime
+
+    with pytest.raises(DatasetError, match=r"Test_annotation\.pkl: boxes_file is read for the test split only"):
+        read_ucf_crime(ucf, "train", boxes_file="UCFCrimeBBox/Test_annotation.pkl")
+
+
+def test_liu_ma_pickle_as_released_py2_protocol0_with_unicode(ucf):
+    import pickletools
+
+    raw = (ucf / "UCFCrimeBBox" / "Train_annotation.pkl").read_bytes()
+    ops = {op.name for op, _, _ in pickletools.genops(raw)}
+    assert ops == {"MARK", "DICT", "PUT", "STRING", "UNICODE", "LIST", "APPEND", "INT", "SETITEM", "STOP"}
+    assert raw.startswith(b"(dp0\nS'Abuse001_x264'\np1\n(lp2\n(lp3\nS'/home3/lk/")
+    boxes = read_liu_ma_boxes(ucf / "UCFCrimeBBox" / "Train_annotation.pkl")
+    # 5-digit image number, the folder "RoadAccidents136_x2640" differs from the key
+    assert boxes == {"Abuse001_x264": {16: (0.0, 1.0, 30.0, 40.0)},
+                     "RoadAccidents136_x264": {12915: (4.0, 5.0, 320.0, 240.0)}}
+
+
+def test_ucf_temporal_file_variants_parse_the_same(ucf, tmp_path):
+    released = parse_temporal_annotations(ucf / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt")
+    text = (ucf / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").read_text()
+    assert text.splitlines()[0] == "Arrest001_x264.mp4  Arrest  5  9  20  40  "  # two trailing spaces, as released
+    variants = {"vadclip.txt": text.replace(".mp4", ""),  # VadCLIP's list/ copy
+                "crlf.txt": text.replace("\n", "\r\n"),  # SAL's copy
+                "no_trailing.txt": "\n".join(line.rstrip() for line in text.splitlines()) + "\n"}
+    for name, variant in variants.items():
+        (tmp_path / name).write_bytes(variant.encode())
+        parsed = parse_temporal_annotations(tmp_path / name)
+        assert {k: (v.class_name, v.segments) for k, v in parsed.items()} == \
+            {k: (v.class_name, v.segments) for k, v in released.items()}, name
+
+
+def test_ucf_crime_vadclip_list_copies_and_other_locations(ucf, tmp_path):
+    root = copy(ucf, tmp_path)
+    # VadCLIP's list/ folder instead of Anomaly_Detection_splits/, its annotation copy (no .mp4)
+    (root / "list").mkdir()
+    for name in ("Anomaly_Train.txt", "Anomaly_Test.txt"):
+        shutil.move(root / "Anomaly_Detection_splits" / name, root / "list" / name)
+    ann = root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    (root / "list" / "Temporal_Anomaly_Annotation.txt").write_text(ann.read_text().replace(".mp4", ""))
+    ann.unlink()
+    test = load_dataset("ucf_crime", root, "test")
+    assert [(r.id, r.segments) for r in test] == [("Arrest001_x264", [(4, 8), (19, 39)]),
+                                                  ("Normal_Videos_003_x264", [])]
+    # a folder of the download named by the reader options instead
+    shutil.move(root / "Videos", root / "UCF_Videos")
+    assert len(load_dataset("ucf_crime", root, "test", {"video_dir": "UCF_Videos"})) == 2
+    with pytest.raises(DatasetError, match=r"no Anomaly_Train\.txt; looked in .*Anomaly_Detection_splits"):
+        load_dataset("ucf_crime", tmp_path / "nowhere", "train")
+
+
+def test_ucf_list_line_outside_the_dataset_is_an_error(ucf, tmp_path):
+    root = copy(ucf, tmp_path)
+    lst = root / "Anomaly_Detection_splits" / "Anomaly_Train.txt"
+    for bad in ("../../etc/Abuse001_x264.mp4", "/etc/Abuse/Abuse001_x264.mp4", "Abuse/../../x/Abuse001_x264.mp4"):
+        lst.write_text("Abuse/Abuse001_x264.mp4\n" + bad + "\n")
+        with pytest.raises(DatasetError, match=r"Anomaly_Train\.txt:2: path .* is outside the dataset folder"):
+            load_dataset("ucf_crime", root, "train")
+    # reader options are the user's own paths: relative to the root, or absolute
+    shutil.move(root / "UCFCrimeBBox", tmp_path / "UCFCrimeBBox")
+    test = load_dataset("ucf_crime", root, "test", {"boxes_file": str(tmp_path / "UCFCrimeBBox" / "Test_annotation.pkl")})
+    assert test[0].sparse_boxes.keys() == {5, 21, 37}
+
+
+def test_ucf_liu_ma_keys_without_videos_and_boxes_outside_segments_are_counted(ucf_full, tmp_path):
+    root = copy(ucf_full, tmp_path)
+    pkl = root / "UCFCrimeBBox" / "Test_annotation.pkl"
+    raw = pickle.loads(pkl.read_bytes())
+    raw["Stealing999_x264"] = [["/x/Stealing999_x264/image_0017.jpg", 1, 1, 10, 10]]
+    del raw["RoadAccidents009_x264"]
+    pkl.write_bytes(fx.py2_pickle(raw))
+    with pytest.warns(DatasetWarning) as caught:
+        test = load_dataset("ucf_crime", root, "test", {"boxes_file": "UCFCrimeBBox/Test_annotation.pkl",
+                                                        "frame_convention": "vadclip"})
+    (message,) = [str(w.message) for w in caught]
+    assert "Test_annotation.pkl: 1 of its 4 videos match no video of" in message and "Stealing999_x264" in message
+    assert "1 anomalous videos of the list have no box (RoadAccidents009_x264)" in message
+    # image_0001.jpg is frame 0: inside "1 16" under sultani (0..15), outside under vadclip (1..15)
+    assert "1 boxes lie outside their video's annotated segments and are not scored (Burglary035_x264: 1)" in message
+    assert {r.id: sorted(r.sparse_boxes or {}) for r in test}["Burglary035_x264"] == [0, 8]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sultani: no box outside a segment, only the two dropped
+        with pytest.raises(DatasetWarning, match=r"match no video.*have no box"):
+            load_dataset("ucf_crime", root, "test", {"boxes_file": "UCFCrimeBBox/Test_annotation.pkl"})
 
 
 def test_ucf_annotation_line_with_wrong_field_count(ucf, tmp_path):
     root = copy(ucf, tmp_path)
     ann = root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    ann.write_text(fx.UCF_TEMPORAL.replace("Normal  -1  -1  -1  -1", "Normal  -1  -1  -1"))
-    with pytest.raises(DatasetError, match=r"Testing_Videos\.txt:2: expected 6 "
+    lines = ann.read_text().splitlines()
+    lines[2] = lines[2].replace("Normal  -1  -1  -1  -1", "Normal  -1  -1  -1")
+    ann.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match=r"Testing_Videos\.txt:3: expected 6 "
                                            r"whitespace-separated fields "
                                            r"'Name Class s1 e1 s2 e2'.*got 5"):
         load_dataset("ucf_crime", root, "test")
     ann.write_text("Arrest001_x264.mp4  Arrest  5  x  -1  -1\n")
     with pytest.raises(DatasetError, match=r"Testing_Videos\.txt:1: expected integer frames"):
         parse_temporal_annotations(ann)
-    (root / "Anomaly_Train.txt").write_text("Abuse/Abuse001_x264.mp4 Abuse\n")
+    lst = root / "Anomaly_Detection_splits" / "Anomaly_Train.txt"
+    lst.write_text("Abuse/Abuse001_x264.mp4 Abuse\n")
     with pytest.raises(DatasetError, match=r"Anomaly_Train\.txt:1: expected one path"):
-        parse_video_list(root / "Anomaly_Train.txt")
+        parse_video_list(lst)
 
 
 def test_ucf_missing_video_is_skipped_with_a_warning_or_raises_when_strict(ucf, tmp_path):
     root = copy(ucf, tmp_path)
-    (root / "Testing_Normal_Videos_Anomaly" / "Normal_Videos_003_x264.mp4").unlink()
+    (root / "Videos" / "Testing_Normal_Videos_Anomaly" / "Normal_Videos_003_x264.mp4").unlink()
     with pytest.warns(DatasetWarning, match=r"Anomaly_Test\.txt: skipped 1 of 2 videos: "
                                             r"Normal_Videos_003_x264 \(not found"):
         test = load_dataset("ucf_crime", root, "test")
@@ -194,15 +340,15 @@ def test_ucf_missing_video_is_skipped_with_a_warning_or_raises_when_strict(ucf, 
     with pytest.raises(DatasetError, match=r"skipped 1 of 2 videos: Normal_Videos_003_x264"):
         load_dataset("ucf_crime", root, "test", strict=True)
     # a corrupt file is skipped the same way, with the reason
-    (root / "Abuse" / "Abuse001_x264.mp4").write_bytes(b"broken")
+    (root / "Videos" / "Abuse" / "Abuse001_x264.mp4").write_bytes(b"broken")
     with pytest.warns(DatasetWarning, match=r"Abuse001_x264 \(.*Abuse001_x264\.mp4: cannot open"):
         load_dataset("ucf_crime", root, "train")
 
 
 def test_ucf_listed_video_without_annotation_line(ucf, tmp_path):
     root = copy(ucf, tmp_path)
-    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(
-        fx.UCF_TEMPORAL.splitlines()[1] + "\n")
+    ann = root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    ann.write_text("".join(line + "\n" for line in ann.read_text().splitlines() if "Arrest" not in line))
     with pytest.raises(DatasetError, match=r"video 'Arrest001_x264' \(.*Anomaly_Test\.txt:1\) has "
                                            r"no line in the temporal annotations"):
         load_dataset("ucf_crime", root, "test")
@@ -210,16 +356,20 @@ def test_ucf_listed_video_without_annotation_line(ucf, tmp_path):
 
 def test_ucf_box_outside_the_frame(ucf, tmp_path):
     root = copy(ucf, tmp_path)
-    with open(root / "liu_ma_boxes.pkl", "wb") as fh:
-        pickle.dump({"Arrest001_x264": [["Arrest001_x264/000016.jpg", 300, 10, 330, 40]]}, fh)
+    (root / "UCFCrimeBBox" / "Test_annotation.pkl").write_bytes(fx.py2_pickle(
+        {"Arrest001_x264": [["/x/Arrest001_x264/image_0017.jpg", 301, 11, 330, 40]]}))
     with pytest.raises(DatasetError, match=r"video 'Arrest001_x264'.*frame 16: "
                                            r"box \(30, 1, 33, 4\) is not inside the 32x24 frame"):
-        load_dataset("ucf_crime", root, "test", boxes_file="liu_ma_boxes.pkl")
+        load_dataset("ucf_crime", root, "test", boxes_file="UCFCrimeBBox/Test_annotation.pkl")
+    (root / "UCFCrimeBBox" / "Test_annotation.pkl").write_bytes(fx.py2_pickle(
+        {"Arrest001_x264": [["/x/Arrest001_x264/frame16.jpg", 1, 1, 30, 40]]}))
+    with pytest.raises(DatasetError, match=r"expected an image named image_<frame>\.jpg"):
+        load_dataset("ucf_crime", root, "test", boxes_file="UCFCrimeBBox/Test_annotation.pkl")
 
 
 def test_ucf_empty_split_names_the_list(ucf, tmp_path):
     root = copy(ucf, tmp_path)
-    (root / "Anomaly_Train.txt").write_text("\n\n")
+    (root / "Anomaly_Detection_splits" / "Anomaly_Train.txt").write_text("\n\n")
     with pytest.raises(DatasetError, match=r"Anomaly_Train\.txt: the list names no videos"):
         load_dataset("ucf_crime", root, "train")
     with pytest.raises(DatasetError, match=r"splits train, test, not 'val'"):
@@ -230,46 +380,122 @@ def test_ucf_empty_split_names_the_list(ucf, tmp_path):
 # ShanghaiTech
 # ------------------------------------------------------------------------------------------------
 
-def test_shanghaitech_records(sht):
+def test_shanghaitech_official_layout_records(sht):
     train = load_dataset("shanghaitech", sht, "train")
+    # list/SH_Train.txt: sorted ids, no trailing newline; labels from the masks and the id form
     assert [(r.id, r.label, r.class_name, r.n_frames, r.path.relative_to(sht).as_posix())
             for r in train] == [
         ("01_001", 0, "normal", 20, "training/videos/01_001.avi"),
-        ("01_0014", 1, "anomaly", 24, "testing/frames/01_0014")]
+        ("01_0014", 1, "anomaly", 24, "testing/frames/01_0014"),
+        ("01_0017", 1, "anomaly", 20, "testing/frames/01_0017"),
+        ("01_003", 0, "normal", 20, "training/videos/01_003.avi")]
     assert all(r.frame_mask_path is None and r.pixel_mask_path is None for r in train)
     test = load_dataset("shanghaitech", sht, "test")
     by_id = {r.id: r for r in test}
-    assert [(r.id, r.label, r.n_frames) for r in test] == [
-        ("01_0015", 1, 30), ("02_0161", 0, 16), ("01_002", 0, 18)]
-    np.testing.assert_array_equal(frame_labels(by_id["01_0015"]),
-                                  labels_from_ranges(30, (3, 7), (20, 29)))
-    np.testing.assert_array_equal(frame_labels(by_id["02_0161"]), np.zeros(16))
+    assert [(r.id, r.label, r.n_frames) for r in test] == [("01_0015", 1, 30), ("01_0016", 1, 32),
+                                                          ("01_002", 0, 18)]
+    for vid in ("01_0015", "01_0016"):
+        np.testing.assert_array_equal(frame_labels(by_id[vid]), labels_from_ranges(by_id[vid].n_frames,
+                                                                                   *fx.SHT_RUNS[vid]))
+    assert int(frame_labels(by_id["01_0016"])[0]) == 1 and int(frame_labels(by_id["01_0016"])[-1]) == 1
     np.testing.assert_array_equal(frame_labels(by_id["01_002"]), np.zeros(18))
     pix = load_pixel_mask(by_id["01_0015"])
-    assert pix.shape == (30, 24, 32) and pix.sum() == 15 * 4 * 5
-    assert pix[3, 2:6, 4:9].all() and not pix[8].any()
+    assert pix.shape == (30, 24, 32) and pix.sum() == 5 * 4 * 5 + 10 * (4 * 5 + 6 * 8)
+    np.testing.assert_array_equal(load_pixel_mask(by_id["01_0015"], [3, 8]), pix[[3, 8]])
     assert load_pixel_mask(by_id["01_002"]).shape == (18, 24, 32)
+    # RTFM's feature lists (absolute paths, abnormal first) give the same videos
+    lists = {"train_list": "list/shanghai-i3d-train-10crop.list", "test_list": "list/shanghai-i3d-test-10crop.list"}
+    rtfm = load_dataset("shanghaitech", sht, "test", lists)
+    assert [r.id for r in rtfm] == ["01_0015", "01_0016", "01_002"]
+    assert [r.id for r in load_dataset("shanghaitech", sht, "train", lists)] == ["01_0014", "01_0017", "01_001",
+                                                                                 "01_003"]
+
+
+def test_shanghaitech_regions_from_the_pixel_masks_hand_counted(sht):
+    test = {r.id: r for r in load_dataset("shanghaitech", sht, "test")}
+    for vid, expected in fx.SHT_MASK_TRACKS.items():
+        r = test[vid]
+        assert r.regions_from_pixel_mask and r.tracks is None
+        tb = load_track_boxes(r)
+        assert r.tracks == expected
+        for k, ((s, e), x1, y1, x2, y2) in enumerate(fx.SHT_BLOBS[vid]):
+            np.testing.assert_array_equal(tb[k, s:e + 1], np.tile((x1, y1, x2, y2), (e - s + 1, 1)))
+            assert np.isnan(np.delete(tb[k], np.arange(s, e + 1), axis=0)).all()
+    # frame 25 of 01_0015 holds two regions: the union box spans both
+    np.testing.assert_array_equal(frame_boxes(test["01_0015"])[25], (4, 2, 28, 20))
+    # two regions that touch one region of the previous frame: the first (row-major) continues it
+    frames = np.zeros((3, 6, 8), bool)
+    frames[0, 1:5, 1:7] = True
+    frames[1, 1:3, 1:3] = frames[1, 4:5, 4:7] = True
+    tracks, boxes = tracks_from_pixel_mask(iter(frames), 3)
+    assert tracks == [(1, 0, 1), (2, 1, 1)]
+    np.testing.assert_array_equal(boxes[0, 1], (1, 1, 3, 3))
+
+
+def test_shanghaitech_public_track_files(sht, tmp_path):
+    test = {r.id: r for r in load_dataset("shanghaitech", sht, "test", {"tracks_dir": "tracks"})}
+    r = test["01_0015"]
+    assert not r.regions_from_pixel_mask and r.tracks == [(0, 3, 7), (1, 20, 29), (2, 20, 29)]
+    # corners are inclusive in the files: (4, 2, 8, 5) is the box (4, 2, 9, 6)
+    assert (sht / "tracks" / "01_0015.txt").read_text().splitlines()[0] == "0,3,4,2,8,5"
+    np.testing.assert_array_equal(r.track_boxes[0, 3], (4, 2, 9, 6))
+    root = copy(sht, tmp_path)
+    (root / "tracks" / "01_0016.txt").unlink()
+    with pytest.raises(DatasetError, match=r"01_0016\.txt: no tracks file for anomalous test video '01_0016'"):
+        load_dataset("shanghaitech", root, "test", {"tracks_dir": "tracks"})
+    (root / "tracks" / "01_0016.txt").write_text("0,40,1,1,5,5\n")
+    with pytest.raises(DatasetError, match=r"01_0016\.txt:1: frame 40 is outside video '01_0016'"):
+        load_dataset("shanghaitech", root, "test", {"tracks_dir": "tracks"})
+    (root / "tracks" / "01_0016.txt").write_text("0,5,1,1,5,5\n")  # frame 5 is normal in the mask
+    with pytest.warns(DatasetWarning, match=r"1 track regions lie on frames their frame mask calls normal "
+                                            r"\(01_0016: 1\)"):
+        load_dataset("shanghaitech", root, "test", {"tracks_dir": "tracks"})
+
+
+def test_shanghaitech_anomalous_test_video_without_frame_mask_is_an_error(sht, tmp_path):
+    root = copy(sht, tmp_path)
+    (root / "testing" / "test_frame_mask" / "01_0016.npy").unlink()
+    with pytest.raises(DatasetError, match=r"SH_Test\.txt:2: anomalous test video '01_0016' has no frame "
+                                           r"mask in .*testing/test_frame_mask"):
+        load_dataset("shanghaitech", root, "test")
+
+
+def test_shanghaitech_frame_folders_sort_by_number(tmp_path):
+    folder = fx.write_frame_folder(tmp_path / "v", 12, name="{}.jpg")  # 0.jpg ... 11.jpg, no padding
+    frames = read_frames(folder)
+    assert [int(round(f.mean() / fx.GREY_STEP)) for f in frames] == list(range(12))
 
 
 def test_shanghaitech_mask_length_mismatch_names_the_video(sht, tmp_path):
     root = copy(sht, tmp_path)
-    np.save(root / "testing" / "test_frame_mask" / "02_0161.npy", np.zeros(17, np.uint8))
-    with pytest.raises(DatasetError, match=r"video '02_0161': frame mask .*02_0161\.npy has shape "
-                                           r"\(17,\) but the video .* has 16 frames"):
+    np.save(root / "testing" / "test_frame_mask" / "01_0015.npy", np.ones(31, np.uint8))
+    with pytest.raises(DatasetError, match=r"video '01_0015': frame mask .*01_0015\.npy has shape "
+                                           r"\(31,\) but the video .* has 30 frames"):
         load_dataset("shanghaitech", root, "test")
 
 
 def test_shanghaitech_list_and_label_errors(sht, tmp_path):
     root = copy(sht, tmp_path)
-    (root / "SH_Test_NEW.txt").write_text("01_0015 1\n02_0161 1\n")
-    with pytest.raises(DatasetError, match=r"SH_Test_NEW\.txt:2: video '02_0161' is labelled 1 but "
-                                           r"its frame mask .* marks 0 anomalous frames"):
+    lst = root / "list" / "SH_Test.txt"
+    lst.write_text("01_0015 1\n01_002 1\n")
+    with pytest.raises(DatasetError, match=r"SH_Test\.txt:2: anomalous test video '01_002' has no frame mask"):
         load_dataset("shanghaitech", root, "test")
-    (root / "SH_Test_NEW.txt").write_text("01_0015 1 extra\n")
-    with pytest.raises(DatasetError, match=r"SH_Test_NEW\.txt:1: expected '<video> \[0\|1\]'"):
+    lst.write_text("01_0015 0\n")
+    with pytest.raises(DatasetError, match=r"SH_Test\.txt:1: video '01_0015' is labelled 0 but its frame "
+                                           r"mask .* marks 15 anomalous frames"):
         load_dataset("shanghaitech", root, "test")
-    (root / "SH_Test_NEW.txt").write_text("")
-    with pytest.raises(DatasetError, match=r"SH_Test_NEW\.txt: the list names no videos"):
+    lst.write_text("01_0015 1 extra\n")
+    with pytest.raises(DatasetError, match=r"SH_Test\.txt:1: expected '<video> \[0\|1\]'"):
+        load_dataset("shanghaitech", root, "test")
+    # only the video id is read from a list entry, never its path: nothing outside is opened
+    lst.write_text("../../elsewhere/01_0015_i3d.npy\n")
+    (r,) = load_dataset("shanghaitech", root, "test")
+    assert r.id == "01_0015" and r.path == root / "testing" / "frames" / "01_0015"
+    lst.write_text("01_0015/..\n")
+    with pytest.raises(DatasetError, match=r"SH_Test\.txt:1: '01_0015/\.\.' names no ShanghaiTech video"):
+        load_dataset("shanghaitech", root, "test")
+    lst.write_text("")
+    with pytest.raises(DatasetError, match=r"SH_Test\.txt: the list names no videos"):
         load_dataset("shanghaitech", root, "test")
 
 
@@ -282,7 +508,7 @@ def test_ubnormal_records_tracks_and_boxes(ubn):
     ab, normal = test
     assert (ab.id, ab.label, ab.class_name, ab.n_frames) == (fx.UB_ABNORMAL, 1, "anomaly", 30)
     assert ab.path == ubn / "Scene1" / f"{fx.UB_ABNORMAL}.mp4"
-    assert ab.tracks == fx.UB_TRACKS and ab.segments == [(5, 12)]
+    assert ab.tracks == fx.UB_TRACKS and ab.segments == [(5, 12)]  # float tracks file
     np.testing.assert_array_equal(frame_labels(ab), labels_from_ranges(30, (5, 12)))
     tb = load_track_boxes(ab)
     assert tb.shape == (2, 30, 4)
@@ -298,15 +524,28 @@ def test_ubnormal_records_tracks_and_boxes(ubn):
     pix = load_pixel_mask(ab)
     assert pix.shape == (30, 24, 32)
     assert pix[5].sum() == 16 and pix[9].sum() == 16 + 30 and pix[12].sum() == 30
-    assert (normal.label, normal.class_name, normal.segments, normal.tracks) == (0, "normal", [],
-                                                                                  None)
+    np.testing.assert_array_equal(load_pixel_mask(ab, [12, 5]), pix[[12, 5]])
+    assert (normal.id, normal.label, normal.class_name, normal.segments, normal.tracks) == (
+        "normal_scene_1_scenario1_10", 0, "normal", [], None)  # no '_' after "scenario"
     train = load_dataset("ubnormal", ubn, "train")
-    assert [(r.id, r.label, r.segments, r.tracks) for r in train] == [
-        ("abnormal_scene_2_scenario_3_fog", 1, None, None),
-        ("normal_scene_2_scenario_1", 0, None, None)]
-    with pytest.raises(DatasetError, match=r"no UBnormal split files for 'val'.*"
-                                           r"abnormal_validation_video_names\.txt"):
-        load_dataset("ubnormal", ubn, "val")
+    assert sorted((r.id, r.label, r.segments, r.tracks) for r in train) == [
+        ("abnormal_scene_2_scenario_3_fog", 1, None, None), ("abnormal_scene_2_scenario_4", 1, None, None),
+        ("normal_scene_2_scenario_1", 0, None, None), ("normal_scene_2_scenario_2", 0, None, None)]
+    (val_ab, val_normal) = load_dataset("ubnormal", ubn, "val")
+    assert val_ab.tracks == fx.UB_VAL_TRACKS  # a one-line tracks file
+
+
+def test_ubnormal_missing_or_empty_split_list_is_an_error(ubn, tmp_path):
+    root = copy(ubn, tmp_path)
+    (root / "scripts" / "normal_validation_video_names.txt").unlink()
+    with pytest.raises(DatasetError, match=r"no normal_validation_video_names\.txt for the 'val' split"):
+        load_dataset("ubnormal", root, "val")
+    (root / "scripts" / "normal_test_video_names.txt").write_text("")
+    with pytest.raises(DatasetError, match=r"normal_test_video_names\.txt: the list names no videos"):
+        load_dataset("ubnormal", root, "test")
+    (root / "scripts" / "normal_test_video_names.txt").write_text("normal_scene_1_scenario_1/../../x")
+    with pytest.raises(DatasetError, match=r"normal_test_video_names\.txt:1: .* is not a UBnormal video name"):
+        load_dataset("ubnormal", root, "test")
 
 
 def test_ubnormal_tracks_line_with_wrong_field_count(ubn, tmp_path):
@@ -326,10 +565,9 @@ def test_ubnormal_tracks_line_with_wrong_field_count(ubn, tmp_path):
 
 def test_ubnormal_missing_video_and_missing_id_mask(ubn, tmp_path):
     root = copy(ubn, tmp_path)
-    (root / "Scene1" / "normal_scene_1_scenario_1.mp4").unlink()
-    with pytest.warns(DatasetWarning, match=r"skipped 1 of 2 videos: normal_scene_1_scenario_1 "
-                                            r"\(not found: .*Scene1/"
-                                            r"normal_scene_1_scenario_1\.mp4"):
+    (root / "Scene1" / "normal_scene_1_scenario1_10.mp4").unlink()
+    with pytest.warns(DatasetWarning, match=r"skipped 1 of 2 videos: normal_scene_1_scenario1_10 "
+                                            r"\(not found: .*Scene1/normal_scene_1_scenario1_10\.mp4"):
         (ab,) = load_dataset("ubnormal", root, "test")
     (root / "Scene1" / f"{fx.UB_ABNORMAL}_annotations" / f"{fx.UB_ABNORMAL}_0007_gt.png").unlink()
     with pytest.raises(DatasetError, match=rf"{fx.UB_ABNORMAL}_0007_gt\.png: id mask not found"):
@@ -340,40 +578,52 @@ def test_ubnormal_missing_video_and_missing_id_mask(ubn, tmp_path):
 # VadCLIP feature CSV
 # ------------------------------------------------------------------------------------------------
 
-def test_vadclip_csv_records(tmp_path):
+def test_vadclip_csv_release_names(tmp_path):
     root = fx.make_vadclip(tmp_path)
-    recs = load_dataset("vadclip_csv", root / "test.csv", "test", feature_root=root /
-                        "UCFClipFeatures", annotation_file=root / "temporal.txt")
-    by_id = {r.id: r for r in recs}
-    abuse, normal, arrest = (by_id[k] for k in ("Abuse001_x264", "Normal_Videos_003_x264",
-                                                "Arrest001_x264"))
+    assert (root / "list" / "ucf_CLIP_rgbtest.csv").read_bytes().startswith(b"path,label\r\n")
+    recs = load_dataset("vadclip_csv", root, "test", {"feature_root": "UCFClipFeatures"})
+    assert [r.id for r in recs] == ["Abuse028_x264", "Arrest001_x264", "Normal_Videos_003_x264"]
+    abuse, arrest, normal = recs
+    assert [p.name for p in abuse.extra["feature_paths"]] == ["Abuse028_x264__5.npy"]  # crop 5 only
     assert (abuse.label, abuse.class_name, abuse.n_frames) == (1, "Abuse", 80)
-    assert [p.name for p in abuse.extra["feature_paths"]] == ["Abuse001_x264__0.npy",
-                                                              "Abuse001_x264__1.npy"]
-    assert abuse.path.name == "Abuse001_x264__0.npy"
-    assert abuse.segments == [(10, 79)]  # the annotation overshoots 5 snippets: clipped
-    assert (normal.label, normal.class_name, normal.n_frames, normal.segments) == (
-        0, "normal", 48, [])
-    assert (arrest.n_frames, arrest.segments) == (64, [(0, 3), (60, 63)])
-    np.testing.assert_array_equal(frame_labels(arrest), labels_from_ranges(64, (0, 3), (60, 63)))
-    # load_dataset with a folder reads <split>.csv
-    folder = load_dataset("vadclip_csv", root, "test", feature_root=root / "UCFClipFeatures")
-    assert len(folder) == 3
+    # list/Temporal_Anomaly_Annotation.txt (no .mp4), found next to the CSV; "10 90" overshoots
+    # the 80 frames of 5 snippets: sultani 9..79 (clipped), vadclip 10..79
+    assert abuse.segments == [(9, 79)]
+    assert (arrest.n_frames, arrest.segments) == (64, [(0, 2), (59, 63)])
+    assert (normal.label, normal.class_name, normal.n_frames, normal.segments) == (0, "normal", 48, [])
+    vad = load_dataset("vadclip_csv", root, "test", {"feature_root": "UCFClipFeatures", "frame_convention": "vadclip"})
+    assert [r.segments for r in vad] == [[(10, 79)], [(1, 2), (60, 63)], []]
+    train = load_dataset("vadclip_csv", root, "train", {"feature_root": "UCFClipFeatures"})
+    assert [(r.id, len(r.extra["feature_paths"]), r.segments) for r in train] == [
+        ("Abuse001_x264", 2, None), ("Normal_Videos001_x264", 2, None)]
+    # a CSV given as a file, a stacked (C, T, D) feature at a relative path
+    (stacked,) = load_dataset("vadclip_csv", root / "stacked.csv", "test")
+    assert (stacked.id, stacked.n_frames) == ("Stealing001_x264", 64)
 
 
-def test_vadclip_csv_bad_rows_and_missing_features(tmp_path):
+def test_vadclip_csv_bad_rows_paths_and_missing_features(tmp_path):
     root = fx.make_vadclip(tmp_path)
-    csv_path = root / "test.csv"
+    csv_path = root / "stacked.csv"
     text = csv_path.read_text()
     csv_path.write_text(text + "UCFClipFeatures/Arrest/Arrest002_x264.npy,Arrest,extra\n")
-    with pytest.raises(DatasetError, match=r"test\.csv:6: expected 2 fields 'path,label', got 3"):
+    with pytest.raises(DatasetError, match=r"stacked\.csv:3: expected 2 fields 'path,label', got 3"):
         load_dataset("vadclip_csv", csv_path, "test")
     csv_path.write_text(text + "UCFClipFeatures/Arrest/Arrest002_x264.npy,Arrest\n")
-    with pytest.warns(DatasetWarning, match=r"skipped 1 of 4 videos: Arrest002_x264 \(feature file "
+    with pytest.warns(DatasetWarning, match=r"skipped 1 of 2 videos: Arrest002_x264 \(feature file "
                                             r"not found"):
-        load_dataset("vadclip_csv", csv_path, "test", feature_root=root / "UCFClipFeatures")
+        load_dataset("vadclip_csv", csv_path, "test")
+    csv_path.write_text(text + "../outside/Arrest002_x264.npy,Arrest\n")
+    with pytest.raises(DatasetError, match=r"stacked\.csv:3: path .* is outside the dataset folder"):
+        load_dataset("vadclip_csv", csv_path, "test")
+    # an absolute path is never opened as it is: an existing file outside the folder is not read
+    outside = tmp_path.parent / "elsewhere" / "Stolen001_x264.npy"
+    outside.parent.mkdir(exist_ok=True)
+    np.save(outside, np.zeros((2, 8), np.float32))
+    csv_path.write_text(f"path,label\n{outside},Stealing\n")
+    with pytest.raises(DatasetError, match=r"Stolen001_x264 \(feature file not found.*; no video left"):
+        load_dataset("vadclip_csv", csv_path, "test")
     csv_path.write_text("file,class\n")
-    with pytest.raises(DatasetError, match=r"test\.csv:1: expected the header 'path,label'"):
+    with pytest.raises(DatasetError, match=r"stacked\.csv:1: expected the header 'path,label'"):
         load_dataset("vadclip_csv", csv_path, "test")
 
 

@@ -283,3 +283,60 @@ def test_query_sets_of_the_query_ablation():
     assert list(abnormal) == list(descriptions)
     with pytest.raises(ValueError, match="normal queries: expected one of"):
         query_set("synthvad", "sky")
+
+
+# --------------------------------------------------------------------------------------------
+# θ without frame labels on validation; metrics that the ground truth cannot define
+# --------------------------------------------------------------------------------------------
+
+def _record(vid, label, n, **kw):
+    from stprompt.datasets import VideoRecord
+
+    return VideoRecord(vid, f"{vid}.mp4", n, 25, label, "anomaly" if label else "normal", kw.pop("split", "test"),
+                       **kw)
+
+
+def test_theta_from_video_labels_of_held_out_training_videos():
+    # two held-out training videos with video labels only; frame scores (16-frame snippets)
+    val = [_record("a", 1, 32, split="train"), _record("n", 0, 32, split="train")]
+    scores = {"a": np.array([0.2, 0.9]), "n": np.array([0.1, 0.3])}
+    assert L.theta_rule_for(val) == "video_labels"
+    with pytest.raises(ValueError, match="frame_labels: 1 validation videos have video labels only"):
+        L.theta_rule_for(val, "frame_labels")
+    # weak frame labels: a's 32 frames positive, n's negative. Thresholds: 0.9 -> TPR 0.5, FPR 0;
+    # 0.3 -> TPR 0.5, FPR 0.5; 0.2 -> TPR 1, FPR 0.5. Youden's J is largest (0.5) at 0.9 first.
+    assert L.choose_val_theta(val, scores) == pytest.approx(0.9)
+    # with frame labels (a validation split that has them) the rule follows them
+    val_gt = [_record("a", 1, 32, segments=[(0, 15)], split="val"), _record("n", 0, 32, segments=[], split="val")]
+    assert L.theta_rule_for(val_gt) == "frame_labels"
+    assert L.choose_val_theta(val_gt, {"a": np.array([0.8, 0.2]), "n": np.array([0.1, 0.3])}) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match=r"no validation scores for 1 videos \(n\)"):
+        L.choose_val_theta(val, {"a": scores["a"]})
+
+
+def test_pixel_auc_is_kept_when_rbdc_tbdc_are_undefined(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from stprompt.metrics import PixelAUC, pixel_auc
+
+    mask = np.zeros((32, 6, 8), np.uint8)
+    mask[:16, 1:3, 1:3] = 1
+    np.save(tmp_path / "m.npy", mask)
+    # an anomalous test video with a pixel mask but no region ground truth (no tracks, no boxes)
+    rec = _record("v", 1, 32, segments=[(0, 15)], pixel_mask_path=tmp_path / "m.npy", width=8, height=6)
+    boxes = np.array([[0, 0, 4, 3], [4, 3, 8, 6]], float)
+    loc = L._result(np.array([[0.9, 0.1], [0.2, 0.7]]), boxes[[0, 1]], boxes, np.array([0.8, 0.6]), 0.5, 6, 8,
+                    "stprompt")
+    out = L.localization_metrics({"v": loc}, [rec], {"v": np.array([0.8, 0.6])})
+    assert set(out) == {"theta", "pixel_auc"}  # no box anywhere: TIoU, RBDC, TBDC undefined, pixel AUC kept
+    heat = L.frame_heat_maps(loc, 32, [7, 23])
+    expected = roc_auc_score(mask[[7, 23]].ravel(), heat.ravel())
+    assert out["pixel_auc"] == pytest.approx(expected)
+    acc = PixelAUC()
+    acc.add("v0", heat[:1], mask[[7]])
+    acc.add("v1", heat[1:], mask[[23]])
+    assert acc.value() == pytest.approx(pixel_auc({"v": heat}, {"v": mask[[7, 23]]})) == pytest.approx(expected)
+    # sparse boxes (Liu & Ma: one frame in 16) give TIoU, never RBDC/TBDC
+    sparse = _record("s", 1, 32, segments=[(0, 15)], sparse_boxes={7: (0.0, 0.0, 4.0, 3.0)}, width=8, height=6)
+    out = L.localization_metrics({"s": loc}, [sparse], {"s": np.array([0.8, 0.6])})
+    assert set(out) == {"theta", "tiou"} and out["tiou"] == pytest.approx(1.0)

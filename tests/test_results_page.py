@@ -90,3 +90,33 @@ def test_ablation_and_sweep_figures_draw_error_bars():
     assert fig.axes[0].get_xscale() == "log"
     with pytest.raises(KeyError):
         viz.scale_sweep_figure({"x": [{"mean": {"auc_micro": 1}}]}, {"auc_micro": "frame AUC"})
+
+
+def test_a_real_profile_gets_the_paper_numbers_of_its_own_dataset():
+    from stprompt.results_page import paper_comparison_real, run_description
+
+    ucf = paper_comparison_real("ucf_crime", {"stprompt": "0.812 ± 0.010", "vadclip": "0.800"},
+                                {"stprompt": {"tiou": "0.150"}, "whole_frame": {"tiou": "0.050"}})
+    by = {(r["measure"], r["method"]): r for r in ucf}
+    assert by[("frame AUC", "STPrompt")] == {"measure": "frame AUC", "method": "STPrompt", "paper: UCF-Crime": "88.08",
+                                             "this run: UCF-Crime": "81.2 ± 1.0"}
+    assert by[("TIoU", "STPrompt")]["paper: UCF-Crime"] == "23.90" and by[("TIoU", "STPrompt")]["this run: UCF-Crime"] == "15.0"
+    # the paper's VadCLIP TIoU uses VadCLIP's own scores: not run here, so not set beside ours
+    assert by[("TIoU", "VadCLIP")]["this run: UCF-Crime"] == "—"
+    assert by[("TIoU", "whole-frame boxes on STPrompt's scores (ours)")]["paper: UCF-Crime"] == "—"
+    assert not any(r["measure"] in ("RBDC", "pixel AUC") for r in ucf)  # neither reported nor measured
+    sht = paper_comparison_real("shanghaitech", {"stprompt": "0.9"}, {"stprompt": {"rbdc": "0.2", "pixel_auc": "0.7"}})
+    assert [(r["measure"], r["paper: ShanghaiTech"], r["this run: ShanghaiTech"]) for r in sht] == [
+        ("frame AUC", "97.81", "90.0"), ("RBDC", "—", "20.0"), ("pixel AUC", "—", "70.0")]
+    ub = paper_comparison_real("ubnormal", {"stprompt": "0.6"}, {})
+    assert [(r["method"], r["paper: UBnormal"]) for r in ub] == [("STPrompt", "63.98"), ("OVVAD", "62.94"),
+                                                                 ("VadCLIP (ours: VadCLIP-style)", "62.32")]
+
+    class Prof:
+        reader = {"frame_convention": "vadclip"}
+
+    text = "\n".join(run_description("ucf_crime", {"features": {"extraction": {"test": {"backbone": {
+        "backbone": "ViT-B-16", "weights": "file:ViT-B-16.pt#0123456789abcdef"}}}},
+        "localization": {"theta_rule": "video_labels"}}, Prof()))
+    assert "`ViT-B-16`, weights `file:ViT-B-16.pt#0123456789abcdef`" in text
+    assert "VadCLIP's `gt[s:e]`" in text and "held-out training videos" in text and "synthetic" not in text

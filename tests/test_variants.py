@@ -83,3 +83,28 @@ def test_synthvad_variant_regenerates_with_the_new_range_only(tmp_path):
     small = read_json(same / "meta.json")["videos"][0]["anomaly_area_frac"]
     assert big > small
     shutil.rmtree(root)
+
+
+def test_feature_variant_of_a_real_dataset_reads_its_splits_with_its_reader(tmp_path, monkeypatch):
+    """UCF-Crime has no val split: a window variant extracts the profile's splits, through the
+    reader options, by the path of `stprompt extract` (extract_from_params)."""
+    from stprompt import features
+
+    root = fx.make_ucf_crime(tmp_path / "UCF_Crimes")
+    model, info = vlm.build_clip(vlm.ClipSpec("tiny_clip"))
+    run = tmp_path / "run"
+    reader = {"boxes_file": "UCFCrimeBBox/Test_annotation.pkl"}
+    base = FeatureConfig(grid=(2, 2), window=(8, 8))
+    for split in ("train", "test"):
+        extract_dataset(load_dataset("ucf_crime", root, split, reader), run / "features" / "ucf_crime", model, base,
+                        info.recipe(), progress=False)
+    calls = []
+    real = features.extract_from_params
+    monkeypatch.setattr(features, "extract_from_params", lambda params, **kw: calls.append(params) or real(params, **kw))
+    out = feature_variant(run / "features" / "ucf_crime", root, "ucf_crime", {"grid": [1, 3]}, model, info, run,
+                          splits=("train", "test"), reader=reader)
+    assert out.name.startswith("ucf_crime@") and len(list(out.glob("*.npz"))) == 4  # 2 train + 2 test videos
+    assert calls[0]["splits"] == ["train", "test"] and calls[0]["reader"] == reader
+    assert load_features(out / "Arrest001_x264.npz").patch.shape[1] == 3
+    with pytest.raises(Exception, match=r"UCF-Crime has splits train, test, not 'val'"):
+        feature_variant(run / "features" / "ucf_crime", root, "ucf_crime", {"grid": [1, 2]}, model, info, run)

@@ -24,13 +24,29 @@ allow only the exact length.
 
 Coordinates: boxes are ``(x1, y1, x2, y2)`` in pixels of the decoded frame, ``x2``/``y2``
 exclusive (a box covering pixel columns 3..5 is ``x1=3, x2=6``); frames are 0-based and segments
-``(start, end)`` are inclusive.
+``(start, end)`` are inclusive. Readers convert every file's own numbering to these explicitly.
+
+Temporal annotation conventions (:data:`FRAME_CONVENTIONS`, :func:`convert_segment`): the same
+UCF-Crime line ``Abuse028_x264.mp4  Abuse  165  240  -1  -1`` labels different frames depending on
+whose evaluation one reproduces:
+
+- ``"sultani"`` (the dataset authors' ``Evaluate_Anomaly_Detector.m``: ``GT(max(s,1):min(e,n)) = 1``
+  on 1-based frame numbers): 1-based inclusive, clipped to the video, so segment ``40 120`` labels
+  0-based frames 39..119 (81 frames);
+- ``"vadclip"`` (VadCLIP's ``make_gt_ucf.py``: ``gt[s:e] = 1`` on a 0-based vector): 0-based
+  half-open, so ``40 120`` labels frames 40..119 (80 frames);
+- ``"zero_inclusive"``: 0-based inclusive, what SynthVAD writes (its own files, not an option for
+  the real datasets).
+
+Video ids become file names (features, scores): :func:`check_video_id` allows letters, digits and
+``_ - . = # + , @`` only, no leading dot, so no id can name a path outside its folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 import warnings
 import zipfile
@@ -45,6 +61,10 @@ SPLIT_ORDER = ("train", "val", "test")
 Box = tuple[float, float, float, float]
 Segment = tuple[int, int]
 Track = tuple[int, int, int]  # (object_id, start, end), frames 0-based inclusive
+
+#: How a temporal annotation file numbers frames (module docstring).
+FRAME_CONVENTIONS = ("sultani", "vadclip", "zero_inclusive")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_=#+,@-][A-Za-z0-9_.=#+,@-]*")
 
 
 class DatasetError(ValueError):
@@ -75,7 +95,9 @@ class VideoRecord:
     - ``tracks``: ``[(object_id, start, end)]`` of the anomalous objects;
     - ``track_boxes``: ``(K, n_frames, 4)`` boxes of each track (order of ``tracks``), NaN where the
       object is absent; ``track_boxes_path`` is where :func:`load_track_boxes` reads them when they
-      were not loaded with the record (UBnormal id masks are read on demand).
+      were not loaded with the record (UBnormal id masks are read on demand);
+    - ``regions_from_pixel_mask``: tracks and their boxes are derived from the pixel mask on first
+      use (:func:`tracks_from_pixel_mask`; ShanghaiTech without track files).
 
     ``width``/``height`` are the decoded frame size (``None`` for feature-only records);
     ``extra`` holds format-specific details (e.g. the crop files of a VadCLIP feature).
@@ -97,11 +119,13 @@ class VideoRecord:
     tracks: list[Track] | None = None
     track_boxes: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
     track_boxes_path: Path | None = None
+    regions_from_pixel_mask: bool = False
     width: int | None = None
     height: int | None = None
     extra: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        check_video_id(self.id)
         self.path = Path(self.path)
         for name in ("frame_mask_path", "pixel_mask_path", "track_boxes_path"):
             value = getattr(self, name)
@@ -141,6 +165,56 @@ class VideoRecord:
 
     def n_snippets(self, snippet_len: int = SNIPPET_LEN) -> int:
         return snippet_count(self.n_frames, snippet_len)
+
+
+def check_video_id(video_id: str, source: str = "") -> str:
+    """Return ``video_id`` if it is safe as a file name (letters, digits, ``_ - . = # + , @``, no
+    leading dot, no separator); else raise :class:`DatasetError` naming it (and ``source``)."""
+    if not isinstance(video_id, str) or not _SAFE_ID.fullmatch(video_id):
+        where = f"{source}: " if source else ""
+        raise DatasetError(f"{where}video id {video_id!r} is not a safe file name (expected "
+                           f"letters, digits and _ - . = # + , @ only, not starting with a dot); "
+                           f"ids name the feature and score files")
+    return video_id
+
+
+def convert_segment(start: int, end: int, n_frames: int, convention: str, video: str,
+                    source: str, tolerance: int = SNIPPET_LEN) -> Segment:
+    """One annotated segment ``(start, end)`` as written in a file with ``convention``
+    (:data:`FRAME_CONVENTIONS`, module docstring) → 0-based inclusive frames of a video of
+    ``n_frames`` frames.
+
+    Ends past the video are clipped, as both evaluations do (Sultani's ``min(e, n)``, VadCLIP's
+    slice), when they overshoot by fewer than ``tolerance`` frames (decoders and the annotators'
+    tools disagree by a few frames); further off, or a segment that starts after the video or
+    holds no frame, is an error naming ``source`` and the video.
+    """
+    if convention == "sultani":  # GT(max(s,1):min(e,n)) = 1, 1-based inclusive
+        first, last, last_allowed = max(start, 1) - 1, end - 1, n_frames - 1
+    elif convention == "vadclip":  # gt[s:e] = 1 on a 0-based vector
+        first, last, last_allowed = start, end - 1, n_frames - 1
+    elif convention == "zero_inclusive":
+        first, last, last_allowed = start, end, n_frames - 1
+    else:
+        raise DatasetError(f"{source}: unknown frame convention {convention!r}; expected one of "
+                           f"{', '.join(FRAME_CONVENTIONS)}")
+    if start < 0 or last < first or first > last_allowed or last > last_allowed + tolerance - 1:
+        raise DatasetError(
+            f"{source}: video '{video}': segment {start} {end} does not fit its {n_frames} frames "
+            f"under the {convention!r} convention (0-based frames {first}..{last}; ends up to "
+            f"{tolerance - 1} frames past the video are clipped)")
+    return first, min(last, last_allowed)
+
+
+def snippet_box_frames(record: "VideoRecord", boxes: np.ndarray, start: int, stop: int) -> int | None:
+    """The frame of the snippet ``[start, stop)`` whose ground-truth box stands for the snippet:
+    its middle frame when that frame has a box, else the boxed frame nearest the middle (sparse
+    annotations such as Liu & Ma's box every 16th frame, rarely the middle one), else None."""
+    mid = (start + stop - 1) // 2
+    boxed = np.flatnonzero(~np.isnan(boxes[start:stop]).any(1)) + start
+    if not len(boxed):
+        return None
+    return int(boxed[np.argmin(np.abs(boxed - mid))])  # the earlier one on a tie
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,21 +267,6 @@ def check_segments(segments: Sequence[Segment], n_frames: int, video: str,
         if not 0 <= start <= end < n_frames:
             raise DatasetError(f"video '{video}'{where}: segment ({start}, {end}) is not inside "
                                f"frames 0..{n_frames - 1} with start <= end")
-
-
-def fit_segments(segments: Sequence[Segment], n_frames: int, video: str, source: str,
-                 tolerance: int = SNIPPET_LEN) -> list[Segment]:
-    """Clip segment ends that overshoot the video by fewer than ``tolerance`` frames (annotation
-    tools and decoders disagree by a few frames); raise for anything further off."""
-    out = []
-    for start, end in segments:
-        if start < 0 or end < start or start >= n_frames or end >= n_frames + tolerance:
-            raise DatasetError(
-                f"{source}: video '{video}': segment ({start}, {end}) does not fit its "
-                f"{n_frames} frames (0-based inclusive; up to {tolerance - 1} frames past the end "
-                f"are clipped)")
-        out.append((start, min(end, n_frames - 1)))
-    return out
 
 
 def frame_labels(record: VideoRecord, n_frames: int | None = None,
@@ -335,30 +394,46 @@ def scale_boxes(boxes: Mapping[int, Box], from_size: tuple[int, int],
     return {f: (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy) for f, b in boxes.items()}
 
 
-def load_pixel_mask(record: VideoRecord) -> np.ndarray:
+def load_pixel_mask(record: VideoRecord, frames: Sequence[int] | None = None) -> np.ndarray:
     """The ``(n_frames, H, W)`` uint8 0/1 pixel mask of ``record`` (zeros for a normal video
-    without a mask file)."""
+    without a mask file); with ``frames``, only those frames ``(len(frames), H, W)`` (a ``.npy``
+    mask is memory-mapped, so only they are read)."""
+    idx = np.arange(record.n_frames) if frames is None else np.asarray(frames, dtype=np.int64)
     if record.pixel_mask_path is None:
         if record.label == 0 and record.width and record.height:
-            return np.zeros((record.n_frames, record.height, record.width), dtype=np.uint8)
+            return np.zeros((len(idx), record.height, record.width), dtype=np.uint8)
         raise DatasetError(f"video '{record.id}' ({record.split} split): no pixel mask")
     if record.pixel_mask_path.is_dir():
         from .ubnormal import read_pixel_mask_from_id_masks  # the UBnormal format, read on demand
-        return read_pixel_mask_from_id_masks(record)
-    mask = read_mask_file(record.pixel_mask_path)
-    if mask.ndim != 3 or mask.shape[0] != record.n_frames or (
-            record.height and record.width and mask.shape[1:] != (record.height, record.width)):
-        raise DatasetError(f"video '{record.id}': pixel mask {record.pixel_mask_path} has shape "
-                           f"{mask.shape}, expected ({record.n_frames}, {record.height}, "
-                           f"{record.width})")
-    return (mask > 0).astype(np.uint8)
+        return read_pixel_mask_from_id_masks(record, idx)
+    path = record.pixel_mask_path
+    shape = mask_file_shape(path)
+    if len(shape) != 3 or shape[0] != record.n_frames or (
+            record.height and record.width and shape[1:] != (record.height, record.width)):
+        raise DatasetError(f"video '{record.id}': pixel mask {path} has shape {shape}, expected "
+                           f"({record.n_frames}, {record.height}, {record.width})")
+    mask = np.load(path, mmap_mode="r", allow_pickle=False) if path.suffix == ".npy" \
+        else read_mask_file(path)
+    return (np.asarray(mask[idx]) > 0).astype(np.uint8)
+
+
+def has_tracks(record: VideoRecord) -> bool:
+    """Whether the record has (or can derive) per-object tracks with boxes."""
+    return bool(record.tracks) or record.regions_from_pixel_mask
 
 
 def load_track_boxes(record: VideoRecord) -> np.ndarray:
     """The ``(K, n_frames, 4)`` boxes of the record's tracks, NaN where an object is absent;
-    read on first use from ``track_boxes_path`` and kept on the record."""
+    read on first use from ``track_boxes_path`` (or derived from the pixel mask, with the tracks,
+    when ``regions_from_pixel_mask``) and kept on the record."""
     if record.track_boxes is not None:
         return record.track_boxes
+    if record.regions_from_pixel_mask and record.tracks is None:
+        if record.pixel_mask_path is None:
+            raise DatasetError(f"video '{record.id}': regions from the pixel mask, but it has none")
+        record.tracks, boxes = tracks_from_pixel_mask(iter_mask_frames(record), record.n_frames)
+        record.track_boxes = boxes
+        return boxes
     if not record.tracks:
         return np.full((0, record.n_frames, 4), np.nan, dtype=np.float32)
     if record.track_boxes_path is None:
@@ -373,6 +448,77 @@ def load_track_boxes(record: VideoRecord) -> np.ndarray:
     return boxes
 
 
+def iter_mask_frames(record: VideoRecord):
+    """The frames of the record's ``(n_frames, H, W)`` pixel-mask file, one ``(H, W)`` bool array
+    at a time (a ``.npy`` is memory-mapped: real ShanghaiTech masks are ~0.4 GB per video)."""
+    path = record.pixel_mask_path
+    shape = mask_file_shape(path)
+    if len(shape) != 3 or shape[0] != record.n_frames:
+        raise DatasetError(f"video '{record.id}': pixel mask {path} has shape {shape}, expected "
+                           f"({record.n_frames}, H, W)")
+    if path.suffix == ".npy":
+        mask = np.load(path, mmap_mode="r", allow_pickle=False)
+    else:
+        mask = read_mask_file(path)
+    for f in range(shape[0]):
+        yield np.asarray(mask[f]) > 0
+
+
+def tracks_from_pixel_mask(frames, n_frames: int) -> tuple[list[Track], np.ndarray]:
+    """Anomalous regions and tracks from a pixel mask [choice], for RBDC/TBDC on datasets whose
+    masks carry no object ids (ShanghaiTech without the public track files).
+
+    Regions: the 8-connected components of each frame's mask, each as its bounding box
+    ``(x1, y1, x2, y2)`` (x2/y2 exclusive). Tracks: taking this frame's regions in label order
+    (row-major order of their first pixel), each continues the track of the previous frame's region
+    it shares the most pixels with among those no earlier region took (ties to the lower label);
+    a region that overlaps none starts a track, so a track is a contiguous run of frames and never
+    has two regions in one frame. Returns ``[(track_id, start, end)]`` (ids 1, 2, ... in order of appearance, frames
+    0-based inclusive) and their ``(K, n_frames, 4)`` boxes, NaN where a track is absent."""
+    from scipy import ndimage
+
+    structure = np.ones((3, 3), bool)
+    spans: list[list[int]] = []  # per track [start, end]
+    boxes_by_track: list[dict[int, tuple]] = []
+    prev_labels = None
+    prev_track: dict[int, int] = {}
+    for f, frame in enumerate(frames):
+        if f >= n_frames:
+            raise DatasetError(f"pixel mask has more than {n_frames} frames")
+        labels, n = ndimage.label(frame, structure=structure)
+        current: dict[int, int] = {}
+        if n:
+            taken: set[int] = set()
+            objects = ndimage.find_objects(labels)
+            for lab in range(1, n + 1):
+                ys, xs = objects[lab - 1]
+                track = None
+                if prev_labels is not None and prev_track:
+                    under = prev_labels[ys, xs][labels[ys, xs] == lab]
+                    counts = np.bincount(under, minlength=1)
+                    counts[0] = 0
+                    for old in np.argsort(-counts, kind="stable"):
+                        if counts[old] == 0:
+                            break
+                        if int(old) not in taken:
+                            track = prev_track[int(old)]
+                            taken.add(int(old))
+                            break
+                if track is None:
+                    track = len(spans)
+                    spans.append([f, f])
+                    boxes_by_track.append({})
+                spans[track][1] = f
+                boxes_by_track[track][f] = (xs.start, ys.start, xs.stop, ys.stop)
+                current[lab] = track
+        prev_labels, prev_track = (labels, current) if n else (None, {})
+    out = np.full((len(spans), n_frames, 4), np.nan, dtype=np.float32)
+    for k, per_frame in enumerate(boxes_by_track):
+        for f, box in per_frame.items():
+            out[k, f] = box
+    return [(k + 1, s, e) for k, (s, e) in enumerate(spans)], out
+
+
 def frame_boxes(record: VideoRecord) -> np.ndarray:
     """A dense ``(n_frames, 4)`` box array: ``boxes`` if the record has them, else the sparse
     boxes at their frames, else the union box of the tracks per frame; NaN rows where none."""
@@ -383,8 +529,10 @@ def frame_boxes(record: VideoRecord) -> np.ndarray:
         for f, box in record.sparse_boxes.items():
             out[f] = box
         return out
-    if record.tracks:
+    if has_tracks(record):
         tb = load_track_boxes(record)
+        if not len(tb):
+            return out
         present = ~np.isnan(tb).any(axis=2)  # (K, n)
         any_present = present.any(axis=0)
         with warnings.catch_warnings():

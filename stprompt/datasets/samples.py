@@ -70,3 +70,27 @@ def anomaly_area_fractions(records: Sequence[VideoRecord], per: str = "frame") -
         values = fracs.tolist() if per == "frame" else [float(fracs.mean())]
         out.setdefault(r.class_name, []).extend(values)
     return out
+
+
+def has_boxes(records: Sequence[VideoRecord]) -> bool:
+    """Whether any anomalous record has a ground-truth box on some frame (boxes, sparse boxes,
+    tracks or regions from its pixel mask)."""
+    return any(r.label and not np.isnan(frame_boxes(r)).all() for r in records)
+
+
+#: Where each dataset's boxes come from, for the sentence a figure without boxes shows instead.
+BOX_SOURCES = {
+    "ucf_crime": "UCF-Crime's boxes are Liu & Ma's, a separate download (reader option boxes_file: "
+                 "UCFCrimeBBox/Test_annotation.pkl), and exist for the test split only",
+    "shanghaitech": "ShanghaiTech's regions come from the test pixel masks (testing/test_pixel_mask/) "
+                    "or the public track files (reader option tracks_dir)",
+    "ubnormal": "UBnormal's boxes come from the per-frame id masks and tracks of the validation and "
+                "test videos",
+}
+
+
+def missing_boxes_note(dataset: str, splits: Sequence[str]) -> str:
+    """One sentence saying why a box figure is skipped: no anomaly box in ``splits``."""
+    why = BOX_SOURCES.get(dataset, "the reader found no box annotation")
+    return (f"No anomaly box in the {', '.join(splits) or 'evaluation'} split(s) of {dataset}, so this "
+            f"figure is skipped: {why}.")

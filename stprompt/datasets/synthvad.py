@@ -9,7 +9,9 @@ same parsers as the real datasets (this docstring is the on-disk contract betwee
       splits/<split>.txt                UCF-Crime list style: "<class>/<video_id>.mp4"
       annotations/                      val and test videos only:
         temporal_annotations.txt        UCF-Crime temporal format, 0-based inclusive frames
-        boxes_liu_ma.pkl                Liu & Ma style sparse boxes (every 16th frame), frame pixels
+                                        (frame convention "zero_inclusive")
+        boxes_liu_ma.pkl                Liu & Ma style sparse boxes (every 16th frame), 0-based
+                                        frame numbers and pixels (read without running code)
         boxes/<video_id>.npy            (n_frames, 4) float32 per-frame box, NaN rows where none
         test_frame_mask/<video_id>.npy  (n_frames,) uint8, ShanghaiTech style
         test_pixel_mask/<video_id>.npz  key "mask": (n_frames, H, W) uint8, anomalous videos
@@ -29,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import read_json, resolve
+from dataclasses import dataclass
+
 from .records import DatasetError, VideoRecord, check_boxes, frame_labels
 from .shanghaitech import read_frame_mask
 from .ubnormal import read_tracks
@@ -53,7 +57,7 @@ def read_track_boxes_file(path: Path, record: VideoRecord) -> np.ndarray:
     ordered like ``record.tracks`` and checked against its frame size."""
     if not path.is_file():
         raise DatasetError(f"{path}: track boxes of video '{record.id}' not found")
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         missing = {"ids", "boxes"} - set(data.files)
         if missing:
             raise DatasetError(f"{path}: missing key(s) {', '.join(sorted(missing))}")
@@ -70,9 +74,21 @@ def read_track_boxes_file(path: Path, record: VideoRecord) -> np.ndarray:
     return ordered
 
 
-def read_synthvad(root: str | Path, split: str, *, strict: bool = False,
-                  exact_frames: bool = True) -> list[VideoRecord]:
-    """Read one split (``train``, ``val``, ``test``, or any ``splits/<name>.txt``)."""
+@dataclass
+class SynthVADOptions:
+    """Reader options of SynthVAD (the profile's ``reader:`` block)."""
+
+    strict: bool = False  # a missing or unreadable video is an error instead of a warning
+    exact_frames: bool = True  # count packets instead of trusting the container's frame count
+
+
+def read_synthvad(root: str | Path, split: str, **options) -> list[VideoRecord]:
+    """Read one split (``train``, ``val``, ``test``, or any ``splits/<name>.txt``); ``options``
+    are the fields of :class:`SynthVADOptions`."""
+    from ..config import from_dict
+
+    opts = from_dict(SynthVADOptions, options, source="synthvad reader options")
+    strict, exact_frames = opts.strict, opts.exact_frames
     root = resolve(root)
     meta = read_meta(root)
     size = (int(meta["width"]), int(meta["height"]))
@@ -87,9 +103,9 @@ def read_synthvad(root: str | Path, split: str, *, strict: bool = False,
     records = records_from_list(
         list_path, split, root / "videos",
         annotations=parse_temporal_annotations(temporal) if with_gt else None,
-        annotation_path=temporal,
-        boxes=read_liu_ma_boxes(ann / "boxes_liu_ma.pkl") if with_gt else None,
-        box_size=size, strict=strict, exact_frames=exact_frames)
+        annotation_path=temporal, frame_convention="zero_inclusive",
+        boxes=read_liu_ma_boxes(ann / "boxes_liu_ma.pkl", convention="zero_based") if with_gt else None,
+        boxes_path=ann / "boxes_liu_ma.pkl", box_size=size, strict=strict, exact_frames=exact_frames, warn_boxes=False)
     by_id = {v["id"]: v for v in meta["videos"]}
     for r in records:
         _check_against_meta(r, by_id.get(r.id), root / "meta.json")
@@ -121,7 +137,7 @@ def _attach_ground_truth(r: VideoRecord, ann: Path) -> None:
                            f"{int(from_segments.sum())} anomalous)")
     box_path = ann / "boxes" / f"{r.id}.npy"
     if box_path.is_file():
-        boxes = np.load(box_path).astype(np.float32)
+        boxes = np.load(box_path, allow_pickle=False).astype(np.float32)
         if boxes.shape != (r.n_frames, 4):
             raise DatasetError(f"{box_path}: expected shape ({r.n_frames}, 4), got {boxes.shape}")
         check_boxes(boxes, r.width, r.height, r.id, box_path.name)

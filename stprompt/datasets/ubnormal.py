@@ -20,7 +20,7 @@ Expected layout (the official release; split files from its ``scripts/`` folder)
         normal_scene_1_scenario_1.mp4
       Scene2/ ...
 
-The scene folder is ``Scene<k>`` with ``k`` the third ``_`` field of the name
+The scene folder is ``Scene<k>`` with ``k`` the scene number of the name
 (``abnormal_scene_8_scenario_1_fog`` → ``Scene8``). Anomalous videos get class ``"anomaly"``
 (the anomaly types are not part of the split files). Validation and test records carry tracks,
 their union as segments, and the annotation folder from which per-object boxes
@@ -30,10 +30,19 @@ and many, and RBDC/TBDC need them only at evaluation. Training records carry onl
 
 Boxes of an object are the bounding box of all its pixels (the official script takes the box of
 its largest contour; the two differ only for objects split into pieces by occlusion).
+
+Split lists (:file:`REAL_FORMATS.md` section 4): one name per line, no trailing newline, unsorted;
+every name must match the release's pattern
+``(abnormal|normal)_scene_<k>_scenario[_]<m>[_<n>][_fog|_smoke|_fire]`` (which also makes it a safe
+file name) and the prefix of its list. Both lists of a split must exist and name at least one
+video each: a missing or empty list is an error naming it. ``scripts/object_names_per_video.pkl``
+(object class names, a pickle that needs numpy to load) is not read.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +54,16 @@ from .video import VideoReadError, find_video, probe_video
 
 SPLIT_NAMES = {"train": ("training", "train"), "val": ("validation", "val"), "test": ("test",)}
 ANOMALY_CLASS = "anomaly"
+VIDEO_NAME = re.compile(r"(abnormal|normal)_scene_(\d+)_scenario_?(\d+)(?:_(\d+))?(?:_(fog|smoke|fire))?")
+
+
+@dataclasses.dataclass
+class UBnormalOptions:
+    """Reader options of UBnormal (the profile's ``reader:`` block)."""
+
+    ground_truth: bool | None = None  # attach tracks and annotation folders; None: every split but train
+    strict: bool = False  # a missing or unreadable video is an error instead of a warning
+    exact_frames: bool = False  # count packets instead of trusting the container's frame count
 
 
 def read_tracks(path: str | Path) -> list[Track]:
@@ -77,7 +96,8 @@ def read_tracks(path: str | Path) -> list[Track]:
 
 
 def split_list_paths(root: Path, split: str) -> list[Path]:
-    """The existing ``{abnormal,normal}_<split>_video_names.txt`` files of a split."""
+    """The ``abnormal_<split>_video_names.txt`` and ``normal_<split>_video_names.txt`` files of a
+    split (in ``root`` or ``root/scripts``); a missing one is an error naming where it was looked for."""
     if split not in SPLIT_NAMES:
         raise DatasetError(f"UBnormal has splits {', '.join(SPLIT_NAMES)}, not '{split}'")
     found = []
@@ -85,22 +105,12 @@ def split_list_paths(root: Path, split: str) -> list[Path]:
         candidates = [folder / f"{kind}_{name}_video_names.txt"
                       for name in SPLIT_NAMES[split] for folder in (root, root / "scripts")]
         path = next((c for c in candidates if c.is_file()), None)
-        if path is not None:
-            found.append(path)
-    if not found:
-        raise DatasetError(f"{root}: no UBnormal split files for '{split}'; expected "
-                           f"abnormal_{SPLIT_NAMES[split][0]}_video_names.txt and "
-                           f"normal_{SPLIT_NAMES[split][0]}_video_names.txt in {root} or "
-                           f"{root / 'scripts'}")
+        if path is None:
+            raise DatasetError(f"{root}: no {kind}_{SPLIT_NAMES[split][0]}_video_names.txt for the "
+                               f"'{split}' split (looked for {', '.join(str(c) for c in candidates)}); "
+                               f"a split needs both its abnormal and its normal list")
+        found.append(path)
     return found
-
-
-def scene_of(video: str) -> str:
-    parts = video.split("_")
-    if len(parts) < 4 or parts[1] != "scene":
-        raise DatasetError(f"video name '{video}' is not of the form "
-                           f"'<abnormal|normal>_scene_<k>_scenario_<m>[...]'")
-    return f"Scene{parts[2]}"
 
 
 def annotation_dir(video_path: Path, video: str) -> Path:
@@ -135,9 +145,11 @@ def _frames_of_tracks(tracks: list[Track]) -> list[int]:
     return sorted({f for _, start, end in tracks for f in range(start, end + 1)})
 
 
-def _iter_id_masks(record: VideoRecord):
+def _iter_id_masks(record: VideoRecord, only: set[int] | None = None):
     ann_dir = record.track_boxes_path or record.pixel_mask_path
     for frame in _frames_of_tracks(record.tracks or []):
+        if only is not None and frame not in only:
+            continue
         path = id_mask_path(ann_dir, record.id, frame)
         mask = read_id_mask(path)
         if record.height and record.width and mask.shape != (record.height, record.width):
@@ -161,29 +173,35 @@ def read_track_boxes_from_id_masks(record: VideoRecord) -> np.ndarray:
     return boxes
 
 
-def read_pixel_mask_from_id_masks(record: VideoRecord) -> np.ndarray:
-    """``(n_frames, H, W)`` uint8 0/1: the pixels of the record's tracked objects."""
+def read_pixel_mask_from_id_masks(record: VideoRecord, frames=None) -> np.ndarray:
+    """``(n_frames, H, W)`` uint8 0/1: the pixels of the record's tracked objects (with
+    ``frames``, only those frames, in that order)."""
     if not (record.height and record.width):
         raise DatasetError(f"video '{record.id}': frame size unknown, cannot build a pixel mask")
-    out = np.zeros((record.n_frames, record.height, record.width), dtype=np.uint8)
+    idx = np.arange(record.n_frames) if frames is None else np.asarray(frames, dtype=np.int64)
+    out = np.zeros((len(idx), record.height, record.width), dtype=np.uint8)
+    rows: dict[int, list[int]] = {}
+    for i, f in enumerate(idx.tolist()):
+        rows.setdefault(f, []).append(i)
     ids = [obj for obj, _, _ in record.tracks or []]
-    for frame, mask in _iter_id_masks(record):
-        out[frame] = np.isin(mask, ids)
+    for frame, mask in _iter_id_masks(record, set(rows)):
+        out[rows[frame]] = np.isin(mask, ids)
     return out
 
 
-def read_ubnormal(root: str | Path, split: str, *, ground_truth: bool | None = None,
-                  strict: bool = False, exact_frames: bool = False) -> list[VideoRecord]:
-    """Read the ``"train"``, ``"val"`` or ``"test"`` split (layout in the module docstring).
+def read_ubnormal(root: str | Path, split: str, **options) -> list[VideoRecord]:
+    """Read the ``"train"``, ``"val"`` or ``"test"`` split (layout in the module docstring);
+    ``options`` are the fields of :class:`UBnormalOptions`."""
+    from ..config import from_dict
 
-    ``ground_truth`` (default: every split but train) attaches tracks and annotation folders.
-    """
+    opts = from_dict(UBnormalOptions, options, source="ubnormal reader options")
     root = resolve(root)
-    keep_gt = split != "train" if ground_truth is None else ground_truth
+    keep_gt = split != "train" if opts.ground_truth is None else opts.ground_truth
     records, skipped, sources = [], [], []
     for list_path in split_list_paths(root, split):
         label = 0 if list_path.name.startswith("normal_") else 1
         sources.append(str(list_path))
+        names = 0
         for lineno, raw in enumerate(list_path.read_text().splitlines(), start=1):
             fields = raw.split()
             if not fields:
@@ -192,16 +210,21 @@ def read_ubnormal(root: str | Path, split: str, *, ground_truth: bool | None = N
                 raise DatasetError(f"{list_path}:{lineno}: expected one video name per line, "
                                    f"got {raw.strip()!r}")
             vid = fields[0]
-            if vid.startswith("normal_") == bool(label):
+            m = VIDEO_NAME.fullmatch(vid)
+            if m is None:
+                raise DatasetError(f"{list_path}:{lineno}: {vid!r} is not a UBnormal video name "
+                                   f"('<abnormal|normal>_scene_<k>_scenario_<m>[_<n>][_fog|_smoke|_fire]')")
+            if (m.group(1) == "abnormal") != bool(label):
                 raise DatasetError(f"{list_path}:{lineno}: video '{vid}' does not belong in a "
                                    f"list of {'abnormal' if label else 'normal'} videos")
-            scene = root / scene_of(vid)
+            names += 1
+            scene = root / f"Scene{int(m.group(2))}"
             path = find_video(scene, vid)
             if path is None:
                 skipped.append((vid, f"not found: {scene / (vid + '.mp4')}"))
                 continue
             try:
-                info = probe_video(path, exact=exact_frames)
+                info = probe_video(path, exact=opts.exact_frames)
             except VideoReadError as exc:
                 skipped.append((vid, str(exc)))
                 continue
@@ -224,7 +247,7 @@ def read_ubnormal(root: str | Path, split: str, *, ground_truth: bool | None = N
                 class_name=ANOMALY_CLASS if label else "normal", split=split, segments=segments,
                 tracks=tracks, track_boxes_path=ann_dir, pixel_mask_path=ann_dir,
                 width=info.width, height=info.height))
-    source = " + ".join(sources)
-    if not records and not skipped:
-        raise DatasetError(f"{source}: the split lists no videos (empty split)")
-    return finish_split(records, skipped, source, strict)
+        if not names:
+            raise DatasetError(f"{list_path}: the list names no videos (empty list; the "
+                               f"'{split}' split needs abnormal and normal videos)")
+    return finish_split(records, skipped, " + ".join(sources), opts.strict)

@@ -12,8 +12,9 @@ so frame ``i`` here is the ``i``-th decoded frame, the same index the annotation
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 import itertools
+import re
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import av
@@ -44,10 +45,16 @@ def is_frame_folder(path: str | Path) -> bool:
     return Path(path).is_dir()
 
 
+def _frame_order(path: Path) -> tuple:
+    # by the numbers in the name, so "2.jpg" precedes "10.jpg" whatever the zero padding
+    # (ShanghaiTech folders hold 000.jpg..., other copies 000001.jpg: do not assume a width)
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.stem)), path.name
+
+
 def frame_files(folder: str | Path) -> list[Path]:
-    """The image files of a frame folder, in frame order (sorted by name)."""
+    """The image files of a frame folder, in frame order (sorted by the numbers in their names)."""
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_frame_order)
     if not files:
         raise VideoReadError(f"{folder}: frame folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
     return files
