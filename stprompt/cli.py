@@ -1,7 +1,7 @@
 """The ``stprompt`` command.
 
     stprompt reproduce [--profile P] [--only NB[,NB]] [--force] [--jobs N]   run the notebook chain
-    stprompt extract   [--profile P] [--split S]                 extract features (torchrun-aware)
+    stprompt extract   [--profile P] [--split S] [--workers N] [--check]   extract features (torchrun-aware)
     stprompt infer     VIDEO [--profile P] [--checkpoint C] [--out DIR] [--gif] [--theta T]
                        [--windows relative|pixels]                score + heat maps
     stprompt ablate    GRID [--profile P] [--jobs N] [--shard i/n] [--force]  run an ablation grid
@@ -54,11 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ablation grid points run at once (default: the profile's ablation_jobs)")
 
     ext = sub.add_parser("extract", help="extract CLIP features for a profile's dataset; under "
-                         "torchrun each rank takes every WORLD_SIZE-th video")
+                         "torchrun each rank takes a share of the videos balanced by frames, and rank 0 "
+                         "writes a manifest per split that names any video left without features")
     ext.add_argument("--profile", default="synthvad")
     ext.add_argument("--split", action="append", help="only these splits (repeatable)")
     ext.add_argument("--params-dir", default=None)
     ext.add_argument("--no-progress", action="store_true")
+    ext.add_argument("--workers", type=int, default=None,
+                     help="decode processes feeding each rank's encoder (default: the rank's cores - 1; "
+                          "0: decode and encode in one process). The features are the same bytes either way")
+    ext.add_argument("--check", action="store_true",
+                     help="extract nothing: check that every video of the splits has a valid feature file")
 
     inf = sub.add_parser("infer", help="score a video and localize anomalies with a trained model")
     inf.add_argument("video", help="an MP4/AVI/... file")
@@ -107,14 +113,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
         elif args.command == "extract":
-            from .features import extract_from_params
+            from .features import check_from_params, extract_from_params
             from .pipeline import resolved_params
 
             from .vlm import ClipError
 
             params = resolved_params(args.profile, "01_data_prep", args.params_dir)
             try:
-                extract_from_params(params, splits=args.split, progress=not args.no_progress)
+                if args.check:
+                    check_from_params(params, splits=args.split)
+                else:
+                    extract_from_params(params, splits=args.split, progress=not args.no_progress,
+                                        workers=args.workers)
             except (ClipError, FileNotFoundError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2

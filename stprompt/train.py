@@ -11,12 +11,15 @@ by ``selection_metric`` is kept:
   ``split_train_val`` holds out part of the training videos, stratified by class);
 - ``auto``: ``frame_auc`` when every validation video has frame ground truth, else ``video_auc``.
 
-Data. :class:`FeatureSet` loads one split's feature files, checks each against its record (the
-number of snippets must match the video length; a mismatch names the video) and keeps them in
-memory (SynthVAD's default benchmark is ~10 MB). Batches pad videos to the longest one and carry a
-mask. Training videos longer than ``max_len`` snippets are shortened the ancestors' way: cut into
+Data. :class:`FeatureSet` maps one split's feature files (:func:`stprompt.features.map_features`:
+fp16 on disk, read as float32 only for the videos of a batch, pages shared by every process that
+reads the same files, e.g. the kernels of an ablation grid) and checks each against its record
+(the number of snippets must match the video length); every video without a valid file is named
+in one error before training starts. Batches pad videos to the longest one and carry a mask.
+Training videos longer than ``max_len`` snippets are shortened the ancestors' way: cut into
 ``max_len`` equal segments whose features are averaged (VadCLIP ``process_feat``); evaluation always
-uses every snippet.
+uses every snippet, in bounded memory (:func:`predict`: chunks of long videos, with the scores of
+one pass wherever the model's reach is finite).
 
 Determinism: everything random draws from ``seed`` (batch order, initialisation, dropout); on CPU
 the same seed gives the same metrics (checked by a test to 4 decimals).
@@ -58,10 +61,13 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class VideoItem:
+    """One video of a :class:`FeatureSet`; arrays are float32 numpy arrays or
+    :class:`~stprompt.features.MappedArray` s (read when a batch is built)."""
+
     id: str
-    frame: np.ndarray  # (T, D)
-    patch: np.ndarray | None  # (T, G, D)
-    motion: np.ndarray | None  # (T, G)
+    frame: Any  # (T, D)
+    patch: Any | None  # (T, G, D)
+    motion: Any | None  # (T, G)
     label: int
     class_idx: int
     snippet_labels: np.ndarray | None  # (T,) 0/1 (max over the snippet's frames); val/test only
@@ -86,8 +92,8 @@ class FeatureSet:
                  recipe_hash: str | None = None, snippet_len: int = 16, all_crops: bool = False,
                  allow_unknown_classes: bool = False,
                  frame_label_override: dict[str, np.ndarray] | None = None):
-        from .datasets import check_feature_length, frame_labels
-        from .features import feature_path, load_features
+        from .datasets import DatasetError, check_feature_length, frame_labels
+        from .features import FeatureFileError, feature_path, map_features, missing_features_message
 
         self.class_names = list(class_names)
         self.records = list(records)
@@ -95,9 +101,17 @@ class FeatureSet:
         self.frame_labels: dict[str, np.ndarray] = {}  # per video, for videos with frame ground truth
         if not self.records:
             raise ValueError(f"FeatureSet: no records for {feature_dir}")
+        mapped, problems = {}, {}
+        for rec in self.records:  # every video checked first: one error names all that are missing
+            try:
+                mapped[rec.id] = map_features(feature_path(feature_dir, rec.id), recipe_hash)
+                check_feature_length(rec, mapped[rec.id].n_snippets)
+            except (FeatureFileError, DatasetError) as exc:
+                problems[rec.id] = str(exc)
+        if problems:
+            raise FeatureFileError(missing_features_message(problems, len(self.records), f"{feature_dir}"))
         for rec in self.records:
-            feats = load_features(feature_path(feature_dir, rec.id), recipe_hash)
-            check_feature_length(rec, feats.n_snippets)  # names the video on a mismatch
+            feats = mapped[rec.id]
             name = rec.class_name if rec.label else "normal"
             if name not in self.class_names and allow_unknown_classes:
                 name = "normal" if not rec.label else None
@@ -117,7 +131,7 @@ class FeatureSet:
             frames = [feats.frame]
             if all_crops and feats.frame_crops is not None:
                 # the ancestors' 10-crop training: every crop is a training video of its own
-                frames = list(feats.frame_crops)
+                frames = [feats.frame_crops.index(k) for k in range(len(feats.frame_crops))]
             for k, frame in enumerate(frames):
                 vid = rec.id if len(frames) == 1 else f"{rec.id}__{k}"
                 self.items.append(VideoItem(vid, frame, feats.patch, feats.motion, int(rec.label),
@@ -136,14 +150,27 @@ class FeatureSet:
         return all(it.snippet_labels is not None for it in self.items)
 
 
-def segment_average(x: np.ndarray, length: int) -> np.ndarray:
+def segment_average(x: Any, length: int) -> np.ndarray:
     """Average ``x`` (T, ...) over ``length`` equal segments (VadCLIP's ``process_feat``); a
-    segment that would be empty takes the snippet at its start."""
+    segment that would be empty takes the snippet at its start. fp16 (a memory-mapped feature
+    file) is widened to float32 one segment at a time; other arrays keep their dtype."""
     T = len(x)
     if T <= length:
-        return x
+        return _widen(x)
     edges = np.linspace(0, T, length + 1).astype(int)
-    return np.stack([x[a:b].mean(0) if b > a else x[a] for a, b in zip(edges[:-1], edges[1:])])
+    return np.stack([_widen(x[a:b]).mean(0) if b > a else _widen(x[a]) for a, b in zip(edges[:-1], edges[1:])])
+
+
+def _widen(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) if a.dtype == np.float16 else a
+
+
+def _read(a: Any) -> np.ndarray:
+    """An item's array as stored: a :class:`~stprompt.features.MappedArray` maps its file (fp16,
+    converted to float32 by the assignment that copies it into a batch), an array is itself."""
+    from .features import MappedArray
+
+    return a.map() if isinstance(a, MappedArray) else a
 
 
 def collate(items: Sequence[VideoItem], device: str | torch.device = "cpu", max_len: int | None = None,
@@ -152,7 +179,7 @@ def collate(items: Sequence[VideoItem], device: str | torch.device = "cpu", max_
     from .model import Batch
 
     def shorten(a):
-        return a if (a is None or max_len is None) else segment_average(a, max_len)
+        return _read(a) if (a is None or max_len is None) else segment_average(_read(a), max_len)
 
     frames = [shorten(it.frame) for it in items]
     T = max(len(f) for f in frames)
@@ -210,18 +237,80 @@ def split_train_val(records: Sequence[Any], fraction: float = 0.1, seed: int = 0
 # Prediction and evaluation
 # --------------------------------------------------------------------------------------------
 
+#: Default bounds of one forward pass of :func:`predict`: videos per batch, padded snippets per
+#: batch, and the chunk length (snippets) above which a video is scored in chunks.
+EVAL_BATCH, EVAL_SNIPPETS, EVAL_CHUNK = 16, 8192, 1024
+
+
+def model_context(model: torch.nn.Module) -> int | None:
+    """The model's reach (``context_snippets``, :class:`stprompt.model.VADModel`), None if unknown."""
+    fn = getattr(model, "context_snippets", None)
+    return None if fn is None else fn()
+
+
+def _rows(item: VideoItem, start: int, stop: int) -> VideoItem:
+    from .features import rows_of
+
+    if start == 0 and stop == len(item.frame):
+        return item
+    cut = lambda a: None if a is None else rows_of(a, start, stop)  # noqa: E731
+    return dataclasses.replace(item, frame=cut(item.frame), patch=cut(item.patch), motion=cut(item.motion),
+                               snippet_labels=cut(item.snippet_labels))
+
+
 @torch.inference_mode()
-def predict(model: torch.nn.Module, data: FeatureSet, batch_size: int = 16,
-            device: str = "cpu") -> dict[str, np.ndarray]:
-    """Snippet scores per video (full length, no resampling): ``{video_id: (T,) float}``."""
+def predict(model: torch.nn.Module, data: FeatureSet, batch_size: int = EVAL_BATCH,
+            device: str = "cpu", max_snippets: int = EVAL_SNIPPETS,
+            chunk: int = EVAL_CHUNK) -> dict[str, np.ndarray]:
+    """Snippet scores per video (full length, no resampling): ``{video_id: (T,) float}``.
+
+    Memory is bounded whatever the videos' lengths, where the model allows it. Videos go through
+    the model in their order, at most ``batch_size`` per forward pass and at most ``max_snippets``
+    padded snippets (``videos x longest``) per pass. A video longer than ``chunk`` snippets is
+    cut into chunks of ``chunk`` snippets, each passed with ``c`` more snippets of the video on
+    either side, ``c = model.context_snippets()``, the model's reach; only the chunk's own scores
+    are kept. Rule: the scores equal those of one pass over the whole video (up to float rounding,
+    tested) because nothing outside the reach touches a snippet's score:
+
+    - per-snippet models (MIL, zero-shot): ``c = 0``;
+    - STPrompt: SA2 reads no other snippet (motion, uniform) or one (feature_diff), and the
+      relative-distance adapter attends over the whole video, but with weights
+      ``exp(-kappa(|i - j|))`` that are exactly 0 in float32 beyond a distance set by the learnt
+      sigma (:meth:`~stprompt.model.temporal.RelativeDistanceAttention.reach`): ``c`` is the sum of
+      the blocks' reaches (about 15 sigma each, Gaussian kernel), so chunks change nothing;
+    - no finite reach (``c`` None): the VadCLIP-style model (its similarity graph and visual
+      prompt span the video) and SA2 with random selection (windows keyed by the snippet's index):
+      each video is scored in one pass whatever its length, so memory grows with the longest video
+      (linearly in the features, quadratically in the graphs: ~4 bytes x T^2 per graph).
+    """
     model.eval()
-    out: dict[str, np.ndarray] = {}
-    for start in range(0, len(data), batch_size):
-        items = data.items[start:start + batch_size]
-        res = model(collate(items, device))
+    context = model_context(model)
+    out = {it.id: np.zeros(len(it.frame), np.float64) for it in data.items}
+    pieces = []  # (item, piece start, core start, core stop, piece stop)
+    for it in data.items:
+        T = len(it.frame)
+        if context is None or T <= chunk:
+            pieces.append((it, 0, 0, T, T))
+            continue
+        for a in range(0, T, chunk):
+            b = min(T, a + chunk)
+            pieces.append((it, max(0, a - context), a, b, min(T, b + context)))
+
+    def run(batch: list) -> None:
+        res = model(collate([_rows(it, s, e) for it, s, _, _, e in batch], device))
         scores = res.scores.float().cpu().numpy()
-        for b, it in enumerate(items):
-            out[it.id] = scores[b, :len(it.frame)].astype(np.float64)
+        for k, (it, s, a, b, _) in enumerate(batch):
+            out[it.id][a:b] = scores[k, a - s:b - s]
+
+    batch: list = []
+    for piece in pieces:
+        longest = max([piece[4] - piece[1]] + [p[4] - p[1] for p in batch])
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * longest > max_snippets):
+            run(batch)
+            batch = []
+        batch.append(piece)
+    if batch:
+        run(batch)
     return out
 
 
@@ -523,12 +612,12 @@ def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Se
     generator), for the frame-supervised oracle; a second training set ``"train_oracle"``.
     ``features_dir``: read the features from there (a variant, :mod:`stprompt.variants`) instead of
     ``<run_dir>/features/<dataset>``. ``reader``: the profile's reader options."""
-    from .features import feature_dir, feature_path, load_features
+    from .features import feature_dir, feature_path, map_features
 
     root = resolve(data_root or f"{run_dir}/data/{dataset}")
     records = split_records(dataset, root, splits, val_fraction, seed, reader)
     fdir = resolve(features_dir) if features_dir else feature_dir(run_dir, dataset)
-    recipe = load_features(feature_path(fdir, records["train"][0].id)).recipe
+    recipe = map_features(feature_path(fdir, records["train"][0].id)).recipe
     class_names = ["normal", *sorted({r.class_name for r in records["train"] if r.label})]
     sets = {"train": FeatureSet(records["train"], fdir, class_names, recipe["recipe_hash"], all_crops=all_crops),
             "val": FeatureSet(records["val"], fdir, class_names, recipe["recipe_hash"],

@@ -182,9 +182,11 @@ def test_sharding_splits_videos_between_ranks(tmp_path, clip, synth_records):
 
     assert shard(list(range(5)), 0, 2) == [0, 2, 4] and shard(list(range(5)), 1, 2) == [1, 3]
     model, info = clip
+    # shares balance frames: the 40-frame video goes to rank 0, the 20-frame one to rank 1
+    assert [r.n_frames for r in synth_records] == [20, 40]
     r1 = extract_dataset(synth_records, tmp_path, model, SMALL, info.recipe(), progress=False, rank=1, world=2)
-    assert r1["extracted"] == 1 and feature_path(tmp_path, synth_records[1].id).is_file()
-    assert not feature_path(tmp_path, synth_records[0].id).exists()
+    assert r1["extracted"] == 1 and feature_path(tmp_path, synth_records[0].id).is_file()
+    assert not feature_path(tmp_path, synth_records[1].id).exists()
 
 
 def test_motion_topk_overlap_against_a_hand_worked_case(tmp_path):
@@ -239,10 +241,13 @@ def test_stprompt_extract_cli_follows_the_profile(tmp_path):
     vlm.save_checkpoint(model, run_dir / "vlm" / "tiny_clip.pt")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "test: 2 extracted, 0 up to date" in proc.stdout
+    assert "test: 2 extracted (96 frames), 0 up to date, 0 failed" in proc.stdout
+    assert "manifests: every video of test has its features" in proc.stdout
     feats = load_features(run_dir / "features" / "synthvad" / "test_fire_000.npz")
     assert feats.patch.shape[1] == 4 and feats.recipe["features"]["grid"] == [2, 2]
-    assert "test: 0 extracted, 2 up to date" in subprocess.run(cmd, capture_output=True, text=True).stdout
+    assert "test: 0 extracted (0 frames), 2 up to date" in subprocess.run(cmd, capture_output=True, text=True).stdout
+    check = subprocess.run(cmd + ["--check"], capture_output=True, text=True)
+    assert check.returncode == 0 and "test: all 2 videos have features" in check.stdout
 
 
 def test_real_route_ucf_crime_layout_with_vit_b16_checkpoint(tmp_path):

@@ -124,11 +124,16 @@ def probe_video(path: str | Path, exact: bool = False,
     return VideoInfo(n, fps, int(width), int(height))
 
 
-def iter_frames(path: str | Path, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-    """Yield RGB ``(H, W, 3)`` uint8 frames ``start <= i < stop`` (``stop=None``: to the end).
+def iter_frames(path: str | Path, start: int = 0, stop: int | None = None, expect_end: bool = False,
+                threads: int | None = None) -> Iterator[np.ndarray]:
+    """Yield RGB ``(H, W, 3)`` uint8 frames ``start <= i < stop`` (``stop=None``: to the end),
+    streaming: one decoded frame at a time, whatever the video's length.
 
     A ``stop`` past the last frame, or a stream that breaks or ends before the frame count of
     its header, raises :class:`VideoReadError` naming the file and the frame reached.
+    ``expect_end``: ``stop`` is the video's length as its record counts it; a file that holds more
+    frames gives a :class:`VideoLengthWarning` naming it (the frames past ``stop`` are not read).
+    ``threads``: FFmpeg decoding threads (None: FFmpeg's choice, one per core).
     """
     path = Path(path)
     if start < 0 or (stop is not None and stop < start):
@@ -138,6 +143,8 @@ def iter_frames(path: str | Path, start: int = 0, stop: int | None = None) -> It
         if stop is not None and stop > len(files):
             raise VideoReadError(f"{path}: asked for frames [{start}, {stop}) but the frame "
                                  f"folder holds {len(files)}")
+        if expect_end and stop is not None and len(files) > stop:
+            _warn_longer(path, stop, f"{len(files)} images")
         for f in files[start:stop]:
             try:
                 with Image.open(f) as im:
@@ -154,9 +161,13 @@ def iter_frames(path: str | Path, start: int = 0, stop: int | None = None) -> It
         stream = container.streams.video[0]
         header = int(stream.frames or 0)
         stream.thread_type = "AUTO"  # FFmpeg frame/slice threads: same frames, same order
+        if threads:
+            stream.codec_context.thread_count = int(threads)
         try:
             for frame in container.decode(stream):
                 if stop is not None and index >= stop:
+                    if expect_end:  # frame `stop` exists: the file is longer than its record says
+                        _warn_longer(path, stop, f"at least {stop + 1} frames")
                     break
                 if index >= start:
                     yield rgb.reformat(frame, format="rgb24").to_ndarray()
@@ -173,6 +184,17 @@ def iter_frames(path: str | Path, start: int = 0, stop: int | None = None) -> It
                              f"decoded; the file is truncated or corrupt")
     if index == 0:
         raise VideoReadError(f"{path}: no frame could be decoded")
+
+
+class VideoLengthWarning(UserWarning):
+    """A video holds more frames than its record counts (the features cover the counted ones)."""
+
+
+def _warn_longer(path: Path, counted: int, holds: str) -> None:
+    import warnings
+
+    warnings.warn(f"{path}: holds {holds}, more than the {counted} its record counts; only the first "
+                  f"{counted} are used (check the dataset's frame counts)", VideoLengthWarning, stacklevel=3)
 
 
 def read_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np.ndarray:

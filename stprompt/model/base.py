@@ -84,6 +84,13 @@ class VADModel(nn.Module):
     requires_training: bool = True
     uses_frame_labels: bool = False
 
+    def context_snippets(self) -> int | None:
+        """How many snippets on each side of a snippet its evaluation-time score depends on, or
+        None when it may depend on the whole video. Scoring a long video in chunks, each padded
+        with this much of the video on both sides, then gives the scores of one pass
+        (:func:`stprompt.train.predict`). The default, None, is always safe (one pass)."""
+        return None
+
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 

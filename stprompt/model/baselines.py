@@ -46,6 +46,9 @@ class SultaniMIL(VADModel):
         self.mlp = nn.Sequential(nn.Linear(feature_dim, h1), nn.ReLU(), nn.Dropout(cfg.mil_dropout),
                                  nn.Linear(h1, h2), nn.Dropout(cfg.mil_dropout), nn.Linear(h2, 1))
 
+    def context_snippets(self) -> int:
+        return 0  # each snippet is scored alone
+
     def forward(self, batch: Batch) -> ModelOutput:
         check_batch(batch, self.feature_dim)
         logits = self.mlp(batch.frame).squeeze(-1)
@@ -99,7 +102,8 @@ class VadCLIP(VADModel):
         L     = L_bce + lambda_align L_align + lambda_sep L_sep     (VadCLIP: 1, 1, 0.1)
 
     The SA2 and temporal fields of the config are ignored (``adapter_layers`` and the
-    ``vadclip_*`` fields shape the adapter). ``extras``: ``features``, ``text_emb`` (the prompts
+    ``vadclip_*`` fields shape the adapter). Its similarity graph and visual prompt span the whole
+    video, so it is always evaluated in one pass (``context_snippets`` is None). ``extras``: ``features``, ``text_emb`` (the prompts
     before the visual prompt, as VadCLIP's separation term uses), ``video_text_emb`` (B, 1+C, E).
     """
 
@@ -155,6 +159,9 @@ class ZeroShotCLIP(VADModel):
                              f"got feature_dim {feature_dim}")
         self.cfg, self.feature_dim = cfg, feature_dim
         self.text = FixedTextPrompts(clip_model, zeroshot_texts(cfg, class_names))
+
+    def context_snippets(self) -> int:
+        return 0  # each snippet is scored alone
 
     def forward(self, batch: Batch) -> ModelOutput:
         check_batch(batch, self.feature_dim)

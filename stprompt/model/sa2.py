@@ -142,6 +142,12 @@ class SA2(nn.Module):
         dense = torch.zeros(b, t, g, device=patch.device, dtype=patch.dtype).scatter(2, index, weights)
         return x, {"sa2_index": index, "sa2_weights": dense}
 
+    def context_snippets(self) -> int | None:
+        """Snippets on each side that a snippet's output reads: 0 (motion, uniform), 1
+        (feature_diff compares with the next or previous snippet), None for random selection (its
+        evaluation keys hash the snippet's index in the input, so a chunk would draw other windows)."""
+        return {"motion": 0, "uniform": 0, "feature_diff": 1}.get(self.selection)
+
     def extra_repr(self) -> str:
         return (f"k={self.k}, selection={self.selection}, weighting={self.weighting}, "
                 f"temperature={self.temperature}, rescale={self.rescale}")

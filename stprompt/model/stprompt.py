@@ -142,6 +142,12 @@ class STPrompt(VADModel):
         extras.update(adapter_extras, features=x)
         return x, extras
 
+    def context_snippets(self) -> int | None:
+        """SA2's reach plus the temporal adapter's (None if either has none: SA2 with random
+        selection keys windows by the snippet's index, the VadCLIP adapter spans the video)."""
+        parts = [0 if self.sa2 is None else self.sa2.context_snippets(), self.adapter.context_snippets()]
+        return None if None in parts else sum(parts)
+
     def forward(self, batch: Batch) -> ModelOutput:
         check_batch(batch, self.feature_dim)
         x, extras = self.encode(batch)

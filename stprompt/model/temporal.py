@@ -33,6 +33,11 @@ from torch import Tensor, nn
 from .config import ModelConfig
 
 
+#: ``exp(-x)`` is exactly 0 in float32 for ``x`` beyond this (the smallest float32, 1.4e-45, is
+#: exp(-103.3)); a margin above it.
+EXP_UNDERFLOW = 110.0
+
+
 class FeedForward(nn.Module):
     """``Linear(D, H) -> GELU -> Dropout -> Linear(H, D)``, the MLP of every block and branch."""
 
@@ -91,6 +96,14 @@ class RelativeDistanceAttention(nn.Module):
         attn = self.weights(mask).to(x.dtype)
         return attn @ self.value(x), attn
 
+    def reach(self) -> int:
+        """The largest distance ``|i - j|`` with a nonzero weight in float32: beyond it
+        ``kappa(d) > EXP_UNDERFLOW`` and ``exp(-kappa(d))`` rounds to exactly 0 (a row's largest
+        logit is 0, at ``d = 0``), so the output of snippet i reads snippets within ``reach`` only."""
+        sigma = float(self.sigma.detach())
+        limit = sigma * math.sqrt(2 * EXP_UNDERFLOW) if self.kernel == "gaussian" else sigma * EXP_UNDERFLOW
+        return int(math.floor(limit)) + 1
+
     def extra_repr(self) -> str:
         return f"kernel={self.kernel}, sigma={float(self.sigma):.3g}"
 
@@ -130,9 +143,17 @@ class RelativeDistanceAdapter(nn.Module):
             x, extras["temporal_attention"] = block(x, mask)
         return x, extras
 
+    def context_snippets(self) -> int:
+        """Each block reads ``reach`` snippets on each side of its input, and the blocks are
+        stacked: the sum of their reaches (everything else in a block is per snippet)."""
+        return sum(block.attn.reach() for block in self.blocks)
+
 
 class IdentityAdapter(nn.Module):
     """No temporal modelling (``temporal: none``): ``Y = X`` (padded snippets zeroed)."""
+
+    def context_snippets(self) -> int:
+        return 0
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return x * mask.unsqueeze(-1).to(x.dtype), {}
@@ -237,6 +258,9 @@ class VadCLIPAdapter(nn.Module):
     evaluates long videos in chunks of 256 snippets; positions here restart every ``max_len``
     snippets like its chunks do). Extras: none.
     """
+
+    def context_snippets(self) -> None:
+        return None  # the graphs span the video; positions and windows count from its first snippet
 
     def __init__(self, dim: int, layers: int = 2, heads: int = 1, window: int = 8, max_len: int = 256,
                  sim_threshold: float = 0.7):
