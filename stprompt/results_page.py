@@ -60,6 +60,13 @@ TABLE_NOTES = {
                        "(training videos carry video labels only).",
     "zero_shot": "The tiny CLIP pretrained by 00_pretrain_vlm: zero-shot accuracy on held-out captioned images "
                  "(which category; is the crop anomalous?).",
+    "zero_shot_by_kind": "The same two accuracies on object-centred crops and on windows of the feature grid (the "
+                         "images the spatial stream and SA2 ask the CLIP about).",
+    "feature_probes": "What the features can tell apart with exact labels (a diagnostic, not a method): logistic "
+                      "regressions cross-validated over videos (5 folds grouped by video), ROC-AUC over snippets — "
+                      "the frame feature, SA2's input, the window holding the anomaly against normal videos' "
+                      "windows, and the motion prior alone; per split and class (stprompt/probe.py). Every change to "
+                      "the CLIP or the feature recipe shows here what it bought.",
     "motion_overlap": "Does the motion prior point at the anomaly? How often SA2's top-K windows by motion overlap "
                       "the anomaly box, against K windows at random.",
 }
@@ -83,12 +90,13 @@ TABLE_TITLES = {"main_results": "Detection", "main_differences": "Detection: dif
                 "auc_split": "Within- and cross-video pairs", "per_class_auc": "Detection per class",
                 "training_runs": "Training runs", "localization_differences": "Localization: differences to the spatial stream",
                 "localization": "Localization", "dataset_summary": "The data", "zero_shot": "The tiny CLIP",
-                "motion_overlap": "The motion prior"}
+                "zero_shot_by_kind": "The tiny CLIP on crops and on grid windows",
+                "feature_probes": "What the features can tell apart (linear probes)", "motion_overlap": "The motion prior"}
 
 #: Order of the sections of the page (names not listed come after, alphabetically).
 TABLE_ORDER = ["main_results", "main_differences", "auc_split", "per_class_auc", "training_runs", "localization",
                "localization_differences", "dataset_summary",
-               "zero_shot", "motion_overlap"]
+               "zero_shot", "zero_shot_by_kind", "feature_probes", "motion_overlap"]
 FIGURE_ORDER = ["roc", "score_curves", "training_curves", "localization_examples", "tiou_theta",
                 "sample_frames", "anomaly_area", "motion_windows", "zero_shot_examples", "pretrain_loss"]
 
