@@ -12,6 +12,7 @@ A grid file (``params/ablations/<name>.yaml``)::
     points:                                 # and/or explicit combinations
       - {branches: a, scoring: a}
     params: {epochs: 20}                    # fixed values for every point
+    reference: {sa2: true}                  # optional: the configuration differences are taken to
 
 The grid's ``profile`` is the one it runs against by default; ``stprompt ablate GRID --profile P``
 and a profile that lists the grid in its ``ablations`` run it against that profile instead (its
@@ -23,8 +24,27 @@ notebook, parameters, library source and upstream data are unchanged since it la
 skipped (resumable: an interrupted batch continues where it stopped). Every kernel computes with one
 thread, so a point's numbers do not depend on the schedule; ``--jobs N`` runs N kernels at once;
 ``--shard i/n`` (1-based) runs every n-th point starting at the i-th, so any scheduler can split a
-grid across machines. The summary reads ``metrics.json`` section ``ablation`` of every finished
-point and averages over seeds: ``<out_dir>/summary.{md,csv,tex}``.
+grid across machines.
+
+**What a point keeps.** ``metrics.json`` section ``ablation`` (its numbers) and
+``test_scores.npz`` (:func:`stprompt.evaluation.save_point_scores`): its test snippet scores, the test frame labels and,
+when it localizes, the localization's per-video sums — what a paired bootstrap needs, in plain
+arrays (loading runs no code).
+
+**The summary** (:func:`summarize`, ``<out_dir>/summary.{md,csv,tex,json}``): per switch
+combination (a *configuration*) every number averaged over its finished seeds; the detection and
+localization metrics as ``mean ± std [95 % interval]`` and, for frame AUC, within-video AUC and
+TIoU, the difference to the grid's **reference configuration** with its interval and
+*resolved*/*unresolved* (:mod:`stprompt.stats`: the test videos resampled 1000 times from seed 0,
+the same resamples for every configuration, seeds averaged per resample; percentile interval).
+
+The reference configuration: the one whose switches equal ``reference`` when the grid file sets it
+(each of its keys with that value), otherwise the profile's own configuration — the one whose every
+switch has the value the notebook gets from the profile without the grid (the *default*). Points
+on different data are compared only within the same data: switches of :data:`DATA_SWITCHES`
+(``anomaly_area`` regenerates SynthVAD) split the grid into data groups, each with its own
+reference (the anomaly-scale grid: STPrompt against the VadCLIP-style baseline at each scale). A
+configuration without saved scores (finished before they were kept) keeps mean ± std only.
 """
 
 from __future__ import annotations
@@ -37,7 +57,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from .config import ConfigError, check_type, load_yaml, unknown_key_message
 from .io import read_json, resolve, stable_hash, write_json, write_text
@@ -60,6 +80,7 @@ class AblationGrid:
     points: list[dict] = dataclasses.field(default_factory=list)  # explicit combinations, added to the grid's
     params: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed values for every point
     out_dir: str = ""  # default: <profile run_dir>/ablations/<grid file stem>
+    reference: dict[str, Any] = dataclasses.field(default_factory=dict)  # switches of the reference configuration
     name: str = ""  # default: the grid file's stem
     source: str = ""  # the file it was loaded from (set by load_grid)
 
@@ -90,6 +111,11 @@ def load_grid(path: str | Path) -> AblationGrid:
             raise ConfigError(f"{path}: key 'grid.{key}': expected a non-empty list of values, got {values!r}")
     if not grid.seeds:
         raise ConfigError(f"{path}: key 'seeds': at least one seed")
+    switch_keys = set(grid.grid) | {k for p in grid.points for k in p}
+    for key in grid.reference:
+        if key not in switch_keys:
+            raise ConfigError(unknown_key_message(f"{path}: key 'reference.{key}' (not a switch of this grid)", key,
+                                                  sorted(switch_keys)))
     return grid
 
 
@@ -251,26 +277,39 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    rows = summarize(points, out_dir, grid)
+    rows = summarize(points, out_dir, grid, profile or _load_profile(grid, grid.source))
     if failures:
         raise RuntimeError(f"grid {grid.name}: {len(failures)} point(s) failed: {', '.join(failures)}")
     return {"points": len(points), "ran": len(todo), "out_dir": out_dir, "summary": rows}
 
 
 #: Readable column names of the numbers a point reports (others keep their key).
-METRIC_LABELS = {"auc_micro": "frame AUC", "ap_sklearn": "AP (sklearn)", "false_alarm_rate": "FAR@0.5",
-                 "auc_anomalous_videos": "AUC (anomalous videos)", "tiou": "TIoU", "rbdc": "RBDC", "tbdc": "TBDC",
-                 "pixel_auc": "pixel AUC", "theta": "θ (val)", "val_score": "val score", "best_epoch": "selected epoch"}
+METRIC_LABELS = {"auc_micro": "frame AUC", "auc_within_video": "within-video AUC", "ap_sklearn": "AP (sklearn)",
+                 "false_alarm_rate": "FAR@0.5", "auc_anomalous_videos": "AUC (anomalous videos)", "tiou": "TIoU",
+                 "rbdc": "RBDC", "tbdc": "TBDC", "pixel_auc": "pixel AUC", "theta": "θ (val)", "val_score": "val score",
+                 "best_epoch": "selected epoch"}
+#: Metrics the summary gives intervals (from the saved scores), and those it compares with the reference.
+INTERVAL_METRICS = ("auc_micro", "auc_within_video", "ap_sklearn", "false_alarm_rate", "auc_anomalous_videos",
+                    "tiou", "rbdc", "tbdc", "pixel_auc")
+COMPARED = ("auc_micro", "auc_within_video", "tiou")
+#: Switches that change the test data: configurations are compared only with the same values.
+DATA_SWITCHES = ("anomaly_area",)
+def _config_key(switches: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={_label(v)}" for k, v in switches.items()) or "base"
 
 
 def point_results(points: list[Point], out_dir: Path) -> list[dict]:
-    """The ``ablation`` section of every finished point: ``{"switches", "seed", "metrics"}``."""
+    """The ``ablation`` section of every finished point: ``{"switches", "seed", "metrics",
+    "scores"}`` (``scores``: its ``test_scores.npz``, or None where the point kept none)."""
+    from .evaluation import SCORES_FILE
+
     out = []
     for p in points:
         metrics_path = out_dir / p.name / "metrics.json"
         if is_done(out_dir, p) and metrics_path.is_file():
-            out.append({"switches": p.switches, "seed": p.seed,
-                        "metrics": read_json(metrics_path).get("ablation", {})})
+            scores = out_dir / p.name / SCORES_FILE
+            out.append({"switches": p.switches, "seed": p.seed, "metrics": read_json(metrics_path).get("ablation", {}),
+                        "scores": scores if scores.is_file() else None})
     return out
 
 
@@ -281,11 +320,9 @@ def aggregate(points: list[Point], out_dir: Path, results: list[dict] | None = N
     :func:`point_results` when already read."""
     groups: dict[str, dict] = {}
     for p in points:
-        key = ",".join(f"{k}={_label(v)}" for k, v in p.switches.items()) or "base"
-        groups.setdefault(key, {"key": key, "switches": p.switches, "runs": []})
+        groups.setdefault(_config_key(p.switches), {"key": _config_key(p.switches), "switches": p.switches, "runs": []})
     for r in (point_results(points, out_dir) if results is None else results):
-        key = ",".join(f"{k}={_label(v)}" for k, v in r["switches"].items()) or "base"
-        groups[key]["runs"].append(r["metrics"])
+        groups[_config_key(r["switches"])]["runs"].append(r["metrics"])
     rows = []
     for g in groups.values():
         numbers = [m for m in METRIC_LABELS if any(m in r for r in g["runs"])]
@@ -302,21 +339,150 @@ def aggregate(points: list[Point], out_dir: Path, results: list[dict] | None = N
     return rows
 
 
-def summarize(points: list[Point], out_dir: Path, grid: AblationGrid) -> list[dict]:
-    """Mean ± std over seeds of every number in the ``ablation`` section of each finished point's
-    ``metrics.json``; written to ``<out_dir>/summary.{md,csv,tex}`` (points not finished are
-    listed with ``seeds = 0``)."""
+def profile_values(grid: AblationGrid, profile: Any) -> dict[str, Any]:
+    """What the grid's notebook receives from the profile without any switch: the notebook's
+    defaults, the profile's parameters for it and the grid's ``params``; the empty feature
+    overrides (``grid``, ``window``, ``patch_mode``: "as the profile") replaced by the recipe
+    ``01_data_prep`` used, so they compare with the switches' values."""
+    from .pipeline import notebook_defaults
+    from .variants import FEATURE_OVERRIDES
+
+    notebook = resolve(profile.notebook_dir) / f"{grid.notebook}.ipynb"
+    base = {**notebook_defaults(notebook), **profile.notebook_params(grid.notebook), **grid.params}
+    prep = profile.params.get("01_data_prep", {})
+    base.update({k: prep[k] for k in FEATURE_OVERRIDES if base.get(k) in ("", [], None) and k in prep})
+    return base
+
+
+def data_key(switches: Mapping[str, Any]) -> str:
+    """The data a configuration is tested on: its :data:`DATA_SWITCHES` (``""``: the profile's)."""
+    return ",".join(f"{k}={_label(switches[k])}" for k in DATA_SWITCHES if switches.get(k) not in (None, "", []))
+
+
+def reference_configurations(rows: Sequence[Mapping], grid: AblationGrid, base: Mapping[str, Any]
+                             ) -> dict[str, str | None]:
+    """``{data key: key of the reference configuration}`` (module docstring; ``None`` where no
+    configuration of that data matches)."""
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(data_key(r["switches"]), []).append(r)
+    out: dict[str, str | None] = {}
+    for dk, members in groups.items():
+        if grid.reference:
+            match = [r for r in members if all(k in r["switches"] and r["switches"][k] == v
+                                               for k, v in grid.reference.items())]
+            if len(match) > 1:
+                raise ConfigError(f"{grid.source or grid.name}: key 'reference': {grid.reference} matches "
+                                  f"{len(match)} configurations ({', '.join(r['key'] for r in match)}); name more "
+                                  f"switches")
+        else:
+            match = [r for r in members if all(base.get(k) == v for k, v in r["switches"].items()
+                                               if k not in DATA_SWITCHES)]
+        out[dk] = match[0]["key"] if match else None
+    return out
+
+
+def grid_summary(points: list[Point], out_dir: Path, grid: AblationGrid, profile: Any = None) -> dict[str, Any]:
+    """Everything :func:`summarize` reports, as data: ``{"grid", "description", "n_boot", "seed",
+    "level", "groups": [{"data", "reference", "n_videos", "configurations"}], "rows": [...]}``
+    where each row is an :func:`aggregate` row with ``data`` (its data key), ``reference`` (the
+    key of its group's reference configuration), ``intervals`` ``{metric: {"value", "lo", "hi",
+    "std", "per_seed"}}`` and ``difference`` ``{metric: {"value", "lo", "hi", "resolved"}}``
+    (``configuration − reference``; empty for the reference itself and without saved scores).
+    ``profile``: the base profile (default: the grid's)."""
+    import warnings
+
+    import numpy as np
+
+    from .evaluation import load_point_scores
+    from .stats import (BOOT_SEED, LEVEL, N_BOOT, bootstrap, combine, detection_evaluation,
+                        localization_evaluation, score_groups)
+
+    prof = profile if profile is not None else _load_profile(grid, grid.source)
+    results = point_results(points, out_dir)
+    rows = aggregate(points, out_dir, results)
+    refs = reference_configurations(rows, grid, profile_values(grid, prof))
+    by_key = {r["key"]: r for r in rows}
+    for r in rows:
+        r.update(data=data_key(r["switches"]), reference=refs[data_key(r["switches"])], intervals={}, difference={})
+    groups = []
+    for dk, ref in refs.items():
+        evaluations: dict[str, list] = {}
+        first: tuple[str, list, dict] | None = None
+        for r in (row for row in rows if row["data"] == dk):
+            for res in (x for x in results if _config_key(x["switches"]) == r["key"] and x["scores"] is not None):
+                loaded = load_point_scores(res["scores"])
+                if first is None:
+                    first = (f"{r['key']}, seed {res['seed']}", loaded["ids"], loaded["labels"])
+                elif loaded["ids"] != first[1] or any(not np.array_equal(loaded["labels"][v], first[2][v])
+                                                      for v in first[1]):
+                    warnings.warn(f"grid {grid.name}: {res['scores']} holds other test videos or labels than "
+                                  f"{first[0]}; configuration {r['key']} (seed {res['seed']}) is left out of the "
+                                  f"comparison", RuntimeWarning, stacklevel=2)
+                    continue
+                ev = detection_evaluation(score_groups(loaded["frame_scores"], loaded["labels"]))
+                if loaded["parts"] is not None:
+                    ev = combine(ev, localization_evaluation(loaded["parts"]))
+                evaluations.setdefault(r["key"], []).append(ev)
+        if not evaluations:
+            continue
+        boot = bootstrap(evaluations, ref if ref in evaluations else None, N_BOOT, BOOT_SEED, LEVEL)
+        for key, entries in boot["methods"].items():
+            by_key[key]["intervals"] = {m: e for m, e in entries.items() if m in INTERVAL_METRICS}
+        for key, diffs in boot["differences"].items():
+            by_key[key]["difference"] = {m: e for m, e in diffs.items() if m in INTERVAL_METRICS}
+        groups.append({"data": dk, "reference": boot["reference"], "n_videos": boot["n_videos"],
+                       "configurations": list(evaluations)})
+    return {"grid": grid.name, "description": grid.description, "n_boot": N_BOOT, "seed": BOOT_SEED, "level": LEVEL,
+            "groups": groups, "rows": rows}
+
+
+def summary_table(summary: Mapping[str, Any]) -> list[dict]:
+    """The rows of ``summary.md``: the switches, the seeds, ``compared with`` (the reference
+    configuration of the row's data, when any row has a difference), every number (``mean ± std``
+    over seeds, ``[95 % interval]`` where the scores were kept) and for :data:`COMPARED` the
+    difference to the reference (``Δ … vs reference``: ``reference`` on the reference's row)."""
+    from .stats import format_difference, format_estimate
+
+    rows = summary["rows"]
+    compared = [m for m in COMPARED if any(m in r["difference"] for r in rows)]
+    out = []
+    for g in rows:
+        row = {**{k: (_label(v) if isinstance(v, list) else v) for k, v in g["switches"].items()}, "seeds": g["seeds"]}
+        if compared:
+            row["compared with"] = ("(reference)" if g["key"] == g["reference"] else g["reference"] or "—")
+        numbers = [m for m in METRIC_LABELS if m in g["mean"] or m in g["intervals"]]
+        numbers += [m for m in g["mean"] if m not in numbers]
+        for m in numbers:
+            label = METRIC_LABELS.get(m, m)
+            if m in g["intervals"]:
+                row[label] = format_estimate(g["intervals"][m])
+            else:  # as report.mean_std writes it: the mean alone for one value
+                mean = g["mean"][m]
+                row[label] = f"{mean:.3f}" if g["count"][m] == 1 else f"{mean:.3f} ± {g['std'][m]:.3f}"
+            if m in compared:
+                row[f"Δ {label} vs reference"] = ("reference" if g["key"] == g["reference"] else
+                                                  format_difference(g["difference"].get(m)))
+        out.append(row)
+    return out
+
+
+def summarize(points: list[Point], out_dir: Path, grid: AblationGrid, profile: Any = None) -> list[dict]:
+    """Every number of each configuration's finished points, with intervals and differences to the
+    reference configuration (module docstring; :func:`grid_summary`, :func:`summary_table`),
+    written to ``<out_dir>/summary.{md,csv,tex}`` and, as data, ``summary.json`` (points not
+    finished are listed with ``seeds = 0``). Returns the table rows."""
     from .report import table_csv, table_latex, table_markdown
 
-    rows = []
-    for g in aggregate(points, out_dir):
-        row = {**{k: (_label(v) if isinstance(v, list) else v) for k, v in g["switches"].items()},
-               "seeds": g["seeds"]}
-        for m, mean in g["mean"].items():  # as report.mean_std writes it: the mean alone for one value
-            row[METRIC_LABELS.get(m, m)] = f"{mean:.3f}" if g["count"][m] == 1 else f"{mean:.3f} ± {g['std'][m]:.3f}"
-        rows.append(row)
+    summary = grid_summary(points, out_dir, grid, profile)
+    rows = summary_table(summary)
     if rows:
+        caption = grid.description or f"ablation {grid.name}"
+        if summary["groups"]:
+            caption += (f"; mean ± std over seeds [95 % interval: paired bootstrap of the test videos, "
+                        f"{summary['n_boot']} resamples]; Δ: configuration − reference")
         write_text(out_dir / "summary.md", table_markdown(rows))
         write_text(out_dir / "summary.csv", table_csv(rows))
-        write_text(out_dir / "summary.tex", table_latex(rows, caption=grid.description or f"ablation {grid.name}"))
+        write_text(out_dir / "summary.tex", table_latex(rows, caption=caption))
+        write_json(out_dir / "summary.json", summary)
     return rows

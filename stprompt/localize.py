@@ -520,14 +520,18 @@ def check_localization_ground_truth(records_test: Sequence[Any], dataset: str = 
 
 def localize_and_score(method: str, features: Mapping[str, Any], records: Mapping[str, Sequence[Any]],
                        scores: Mapping[str, Mapping[str, Any]], cfg: LocalizeConfig | None = None,
-                       queries: QueryEmbeddings | None = None, seed: int = 0, theta_rule: str = "auto"
-                       ) -> tuple[dict[str, float], dict[str, dict]]:
+                       queries: QueryEmbeddings | None = None, seed: int = 0, theta_rule: str = "auto",
+                       parts: bool = False) -> tuple:
     """θ from the **validation** scores (:func:`choose_val_theta` with ``theta_rule``), then
     ``method`` on the test split and its metrics (:func:`localization_metrics`, with ``theta``).
     ``records`` and ``scores`` hold the splits ``"val"`` and ``"test"`` (snippet scores per
-    video); ``features`` the test videos'. Returns the metrics and the test localizations."""
+    video); ``features`` the test videos'. Returns the metrics and the test localizations, and
+    with ``parts`` also the metrics' per-video sums (:class:`stprompt.stats.LocalizationParts`)."""
     theta = choose_val_theta(records["val"], scores["val"], theta_rule)
     locs = localize_split(method, features, scores["test"], records["test"], theta, cfg, queries, seed=seed)
+    if parts:
+        metrics, sums = localization_metrics(locs, records["test"], scores["test"], parts=True)
+        return {**metrics, "theta": theta}, locs, sums
     return {**localization_metrics(locs, records["test"], scores["test"]), "theta": theta}, locs
 
 
@@ -564,7 +568,7 @@ def has_dense_regions(record: Any) -> bool:
 
 
 def localization_metrics(locs: Mapping[str, dict], records: Sequence[Any], snippet_scores: Mapping[str, Any],
-                         pixel_frames: str = "snippet_mid") -> dict[str, float]:
+                         pixel_frames: str = "snippet_mid", parts: bool = False) -> Any:
     """TIoU (pooled over annotated anomalous frames), RBDC and TBDC (predicted region = the box of
     each active frame, scored by its temporal frame score), and pixel AUC of the heat maps against
     the pixel masks on the middle frame of every snippet of the anomalous videos that have a mask
@@ -574,9 +578,13 @@ def localization_metrics(locs: Mapping[str, dict], records: Sequence[Any], snipp
     Each metric is computed on its own, and one the ground truth cannot define is left out while
     the others are kept: TIoU needs boxes on annotated frames; RBDC/TBDC need the regions of every
     anomalous frame of every anomalous video (:func:`has_dense_regions`; not UCF-Crime's sparse
-    boxes); pixel AUC needs pixel masks (ShanghaiTech, UBnormal, SynthVAD)."""
+    boxes); pixel AUC needs pixel masks (ShanghaiTech, UBnormal, SynthVAD).
+
+    ``parts=True`` returns ``(metrics, parts)``: the same metrics as per-video sums
+    (:class:`stprompt.stats.LocalizationParts`, what a video-level bootstrap of them needs; θ stays
+    the one given)."""
     from .datasets import frame_boxes as record_boxes, frame_labels, load_pixel_mask
-    from .metrics import PixelAUC, expand_snippet_scores, rbdc_tbdc, tiou
+    from .metrics import PixelAUC, _tiou_terms, expand_snippet_scores, region_track_detection, region_track_scores
 
     pred, gt, fs = {}, {}, {}
     pred_regions, gt_regions, gt_tracks, n_frames = {}, {}, {}, {}
@@ -607,17 +615,24 @@ def localization_metrics(locs: Mapping[str, dict], records: Sequence[Any], snipp
         out["tiou"] = float(tiou(pred, gt, fs, theta))
     except UndefinedMetricError:
         pass
+    matched = None
     if dense and gt_regions:
         try:
-            det = rbdc_tbdc(pred_regions, gt_regions, gt_tracks, n_frames)
+            matched = region_track_scores(pred_regions, gt_regions, gt_tracks, n_frames)
+            det = region_track_detection(matched)  # = metrics.rbdc_tbdc(pred_regions, gt_regions, ...)
             out["rbdc"], out["tbdc"] = float(det.rbdc), float(det.tbdc)
         except UndefinedMetricError:
-            pass
+            matched = None
     try:
         out["pixel_auc"] = float(pixels.value())
     except UndefinedMetricError:
         pass
-    return out
+    if not parts:
+        return out
+    from .stats import localization_parts
+
+    return out, localization_parts([r.id for r in records], n_frames, _tiou_terms(pred, gt, fs, theta, False),
+                                   matched, pixels if "pixel_auc" in out else None)
 
 
 def tiou_vs_theta(features: Mapping[str, Any], snippet_scores: Mapping[str, Any], records: Sequence[Any],

@@ -55,6 +55,9 @@ __all__ = [
     "tiou_per_video",
     "RegionTrackDetection",
     "rbdc_tbdc",
+    "RegionTrackScores",
+    "region_track_scores",
+    "region_track_detection",
     "pixel_auc",
     "PixelAUC",
 ]
@@ -523,12 +526,39 @@ def rbdc_tbdc(pred_regions: Mapping, gt_regions: Mapping, gt_tracks: Mapping,
     convention of the public RBDC/TBDC tool used for those papers), so a curve that stops early
     keeps its last detection rate.
     """
+    if not max_fpr > 0.0:
+        raise ValueError(f"max_fpr must be > 0, got {max_fpr}")
+    scores = region_track_scores(pred_regions, gt_regions, gt_tracks, n_frames, iou_threshold, track_fraction,
+                                 pixel_inclusive)
+    return region_track_detection(scores, max_fpr)
+
+
+@dataclass(frozen=True)
+class RegionTrackScores:
+    """What the RBDC/TBDC sweep needs, per video (:func:`region_track_scores`): every count of the
+    curves is a sum over videos of counts of these scores, which is what makes a video-level
+    bootstrap of RBDC/TBDC exact (:mod:`stprompt.stats`)."""
+
+    fp_scores: np.ndarray  # score of each false-positive prediction
+    fp_video: np.ndarray  # the video index of each (into ``videos``)
+    region_scores: np.ndarray  # each gt region: the highest score of a prediction detecting it (-inf: none)
+    region_video: np.ndarray
+    track_scores: np.ndarray  # each gt track: the threshold from which it counts as detected (-inf: never)
+    track_video: np.ndarray
+    all_scores: np.ndarray  # every prediction score (the thresholds of the sweep)
+    videos: list  # the video ids of ``n_frames``, in its order
+    n_frames: np.ndarray  # frames of each video
+
+
+def region_track_scores(pred_regions: Mapping, gt_regions: Mapping, gt_tracks: Mapping,
+                        n_frames: Mapping, iou_threshold: float = 0.1, track_fraction: float = 0.1,
+                        pixel_inclusive: bool = False) -> RegionTrackScores:
+    """The matching step of :func:`rbdc_tbdc` (same fields, checks and rules): which prediction is
+    a false positive, from which score each region and each track counts as detected."""
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     if not 0.0 < track_fraction <= 1.0:
         raise ValueError(f"track_fraction must be in (0, 1], got {track_fraction}")
-    if not max_fpr > 0.0:
-        raise ValueError(f"max_fpr must be > 0, got {max_fpr}")
     for name, m in (("pred_regions", pred_regions), ("gt_regions", gt_regions),
                     ("gt_tracks", gt_tracks), ("n_frames", n_frames)):
         if not isinstance(m, Mapping):
@@ -576,6 +606,7 @@ def rbdc_tbdc(pred_regions: Mapping, gt_regions: Mapping, gt_tracks: Mapping,
     # Each region's detection score: the highest score among predictions overlapping it.
     region_score = np.full(n_regions, -np.inf)
     fp_scores: list[float] = []
+    fp_video: list[Hashable] = []
     all_scores: list[float] = []
     for v, frames in pred_regions.items():
         if not isinstance(frames, Mapping):
@@ -594,10 +625,13 @@ def rbdc_tbdc(pred_regions: Mapping, gt_regions: Mapping, gt_tracks: Mapping,
             all_scores.extend(p_scores.tolist())
             if (v, f) not in gt_by_frame:
                 fp_scores.extend(p_scores.tolist())
+                fp_video.extend([v] * len(p_scores))
                 continue
             g_boxes, g_ids = gt_by_frame[(v, f)]
             hits = box_iou(p_boxes[:, None], g_boxes[None], pixel_inclusive) >= iou_threshold
-            fp_scores.extend(p_scores[~hits.any(axis=1)].tolist())
+            missed = p_scores[~hits.any(axis=1)]
+            fp_scores.extend(missed.tolist())
+            fp_video.extend([v] * len(missed))
             best = np.where(hits, p_scores[:, None], -np.inf).max(axis=0)
             region_score[g_ids] = np.maximum(region_score[g_ids], best)
 
@@ -611,6 +645,24 @@ def rbdc_tbdc(pred_regions: Mapping, gt_regions: Mapping, gt_tracks: Mapping,
         k = int(counts[np.argmax(counts / len(scores_j) >= track_fraction)])
         track_score[j] = scores_j[k - 1]
 
+    videos = list(n_frames)
+    index = {v: i for i, v in enumerate(videos)}
+    track_video = np.empty(n_tracks, dtype=np.int64)
+    for (v, _), j in track_index.items():
+        track_video[j] = index[v]
+    region_video = track_video[region_track_arr] if n_regions else np.zeros(0, np.int64)
+    return RegionTrackScores(
+        fp_scores=np.asarray(fp_scores, dtype=float), fp_video=np.asarray([index[v] for v in fp_video], np.int64),
+        region_scores=region_score, region_video=region_video, track_scores=track_score,
+        track_video=track_video, all_scores=np.asarray(all_scores, dtype=float), videos=videos,
+        n_frames=np.asarray([int(n_frames[v]) for v in videos], dtype=np.int64))
+
+
+def region_track_detection(scores: RegionTrackScores, max_fpr: float = 1.0) -> RegionTrackDetection:
+    """The sweep and areas of :func:`rbdc_tbdc` from its matching step."""
+    fp_scores, region_score, track_score = scores.fp_scores, scores.region_scores, scores.track_scores
+    n_regions, n_tracks, total_frames = len(region_score), len(track_score), int(scores.n_frames.sum())
+    all_scores = scores.all_scores
     thresholds = np.concatenate(([np.inf], np.unique(all_scores)[::-1]))
 
     def count_at_least(values: Any) -> np.ndarray:
@@ -661,6 +713,7 @@ class PixelAUC:
         if frames not in ("all", "anomalous"):
             raise ValueError(f"frames must be 'all' or 'anomalous', got {frames!r}")
         self.frames = frames
+        self._ids: list[Hashable] = []
         self._values: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
 
@@ -681,9 +734,16 @@ class PixelAUC:
         # millions of pixels but few distinct scores per video (window scores painted on the
         # frame): count positives and negatives per distinct score, then one exact rank AUC
         vals, inv = np.unique(h.ravel(), return_inverse=True)
+        self._ids.append(v)
         self._values.append(vals)
         self._counts.append(np.stack([np.bincount(inv, weights=m.ravel(), minlength=len(vals)),
                                       np.bincount(inv, weights=1 - m.ravel(), minlength=len(vals))]))
+
+    def per_video(self) -> list[tuple[Hashable, np.ndarray, np.ndarray, np.ndarray]]:
+        """``(video, distinct scores, anomalous pixels, normal pixels)`` of every video added, in
+        order: pixel AUC is a sum of these counts over videos (an exact video-level bootstrap,
+        :mod:`stprompt.stats`)."""
+        return [(v, vals, c[0], c[1]) for v, vals, c in zip(self._ids, self._values, self._counts)]
 
     def value(self) -> float:
         if not self._values:

@@ -20,6 +20,7 @@ with, and sets the paper's numbers **for that dataset** beside its own
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -38,17 +39,34 @@ PAPER_NUMBERS: dict[str, dict[str, dict[str, float]]] = {
 TABLE_NOTES = {
     "main_results": "Frame-level detection on the test split: every method trained with video-level labels only, "
                     "its epoch selected on validation; the oracle is trained with frame labels and bounds what "
-                    "the features allow.",
+                    "the features allow. Within-video AUC: the mean over anomalous test videos of the AUC of "
+                    "their own frames (does the score find the anomaly inside its video?). Δ: the difference to "
+                    "the reference method with its 95 % interval.",
+    "main_differences": "Every method's difference to the reference method on every metric (method − reference), "
+                        "with its 95 % interval: *resolved* when the interval excludes 0.",
+    "auc_split": "Pooled frame AUC split into its frame pairs: pooled = w · AUC(within-video pairs) + (1 − w) · "
+                 "AUC(cross-video pairs), w the share of (anomalous, normal) frame pairs inside one video. With w "
+                 "small, pooled AUC mostly says whether anomalous videos score higher than normal ones.",
     "per_class_auc": "Frame AUC per anomaly class (that class's anomalous test videos with every normal test video), "
-                     "first seed.",
+                     "mean over seeds [95 % interval].",
     "training_runs": "Every training run: the epoch selected on validation and its validation score.",
     "localization": "Spatial localization on the test split with STPrompt's temporal scores and θ chosen on "
                     "validation: the training-free spatial stream against bare class names as queries and "
-                    "appearance-free boxes (largest motion, whole frame, random window).",
+                    "appearance-free boxes (largest motion, whole frame, random window); Δ TIoU: the difference "
+                    "to the spatial stream with its 95 % interval.",
+    "localization_differences": "Every localizer's difference to the spatial stream on every localization metric "
+                                "(localizer − stprompt), with its 95 % interval.",
     "dataset_summary": "The generated data: videos, snippets and annotated anomalous frames per split and class "
                        "(training videos carry video labels only).",
     "zero_shot": "The tiny CLIP pretrained by 00_pretrain_vlm: zero-shot accuracy on held-out captioned images "
                  "(which category; is the crop anomalous?).",
+    "zero_shot_by_kind": "The same two accuracies on object-centred crops and on windows of the feature grid (the "
+                         "images the spatial stream and SA2 ask the CLIP about).",
+    "feature_probes": "What the features can tell apart with exact labels (a diagnostic, not a method): logistic "
+                      "regressions cross-validated over videos (5 folds grouped by video), ROC-AUC over snippets — "
+                      "the frame feature, SA2's input, the window holding the anomaly against normal videos' "
+                      "windows, and the motion prior alone; per split and class (stprompt/probe.py). Every change to "
+                      "the CLIP or the feature recipe shows here what it bought.",
     "motion_overlap": "Does the motion prior point at the anomaly? How often SA2's top-K windows by motion overlap "
                       "the anomaly box, against K windows at random.",
 }
@@ -68,13 +86,17 @@ FIGURE_NOTES = {
 }
 
 #: Section titles of the pipeline's tables.
-TABLE_TITLES = {"main_results": "Detection", "per_class_auc": "Detection per class", "training_runs": "Training runs",
+TABLE_TITLES = {"main_results": "Detection", "main_differences": "Detection: differences to the reference",
+                "auc_split": "Within- and cross-video pairs", "per_class_auc": "Detection per class",
+                "training_runs": "Training runs", "localization_differences": "Localization: differences to the spatial stream",
                 "localization": "Localization", "dataset_summary": "The data", "zero_shot": "The tiny CLIP",
-                "motion_overlap": "The motion prior"}
+                "zero_shot_by_kind": "The tiny CLIP on crops and on grid windows",
+                "feature_probes": "What the features can tell apart (linear probes)", "motion_overlap": "The motion prior"}
 
 #: Order of the sections of the page (names not listed come after, alphabetically).
-TABLE_ORDER = ["main_results", "per_class_auc", "training_runs", "localization", "dataset_summary",
-               "zero_shot", "motion_overlap"]
+TABLE_ORDER = ["main_results", "main_differences", "auc_split", "per_class_auc", "training_runs", "localization",
+               "localization_differences", "dataset_summary",
+               "zero_shot", "zero_shot_by_kind", "feature_probes", "motion_overlap"]
 FIGURE_ORDER = ["roc", "score_curves", "training_curves", "localization_examples", "tiou_theta",
                 "sample_frames", "anomaly_area", "motion_windows", "zero_shot_examples", "pretrain_loss"]
 
@@ -139,48 +161,71 @@ def _pm(mean: Mapping[str, float], std: Mapping[str, float], m: str, scale: floa
 # --------------------------------------------------------------------------------------------
 
 def collect_grids(entries: Sequence[str], profile: Any) -> list[dict[str, Any]]:
-    """For each grid of the profile (``ablations`` entries): the grid, its aggregated rows
-    (:func:`stprompt.ablate.aggregate`), its output folder and the key of the row that matches the
-    profile's own configuration (the *default*), if any."""
-    from .ablate import aggregate, load_grid, plan
-    from .pipeline import grid_path, notebook_defaults
+    """For each grid of the profile (``ablations`` entries): the grid, its summary
+    (:func:`stprompt.ablate.grid_summary`: every configuration's numbers with their 95 % intervals
+    and differences to the reference configuration), its rows, its output folder and the key of the
+    reference configuration on the profile's own data (the *default*; ``None`` when none ran).
+
+    The summary is the grid's ``summary.json`` when it describes the points finished now (the same
+    configurations and seed counts), else it is computed again from the points' saved scores."""
+    from .ablate import aggregate, grid_summary, load_grid, plan
+    from .pipeline import grid_path
 
     out = []
     for entry in entries:
         grid = load_grid(grid_path(entry, f"profile {profile.name}"))
-        points, notebook, out_dir = plan(grid, grid.source, profile)
-        base = {**notebook_defaults(notebook), **profile.notebook_params(grid.notebook), **grid.params}
-        # empty feature overrides mean "the profile's recipe": compare with what 01_data_prep used
-        from .variants import FEATURE_OVERRIDES
-
-        prep = profile.params.get("01_data_prep", {})
-        base.update({k: prep[k] for k in FEATURE_OVERRIDES if base.get(k) in ("", [], None) and k in prep})
-        rows = aggregate(points, out_dir)
-        default = next((r["key"] for r in rows if r["switches"] and
-                        all(base.get(k) == v for k, v in r["switches"].items())), None)
-        out.append({"grid": grid, "rows": rows, "out_dir": out_dir, "default": default})
+        points, _, out_dir = plan(grid, grid.source, profile)
+        saved = out_dir / "summary.json"
+        summary = read_json(saved) if saved.is_file() else None
+        aggregated = aggregate(points, out_dir)
+        if summary is None or [(r["key"], r["seeds"]) for r in summary.get("rows", [])] != \
+                [(r["key"], r["seeds"]) for r in aggregated]:
+            summary = grid_summary(points, out_dir, grid, profile)
+        rows = summary["rows"]
+        for r, a in zip(rows, aggregated):  # the JSON file sorts keys: keep the grid's order of switches
+            r["switches"] = a["switches"]
+        default = next((r["reference"] for r in rows if r.get("data", "") == "" and r.get("reference")), None)
+        out.append({"grid": grid, "rows": rows, "out_dir": out_dir, "default": default, "summary": summary})
     return out
+
+
+def _cell(row: Mapping[str, Any], m: str, digits: int = 3) -> str:
+    """A configuration's number: ``mean ± std [95 % interval]`` where its scores were kept
+    (``row["intervals"]``), else ``mean ± std`` over seeds; "—" when not measured."""
+    from .stats import format_estimate
+
+    if m in row.get("intervals", {}):
+        return format_estimate(row["intervals"][m], digits)
+    return _pm(row.get("mean", {}), row.get("std", {}), m, digits=digits)
 
 
 def grid_finding(rows: Sequence[Mapping], default: str | None, metric: str = "auc_micro",
                  label: str = "frame AUC") -> str:
     """One generated sentence: the best and worst configuration by ``metric`` and the default's
-    value, with a caution when the spread is within the seeds' noise."""
+    value (with their 95 % intervals where the rows carry them), then how many differences to the
+    reference configuration are resolved; without intervals, a caution when the spread is within
+    the seeds' noise."""
     done = [r for r in rows if metric in r["mean"]]
     if not done:
         return ""
     best = max(done, key=lambda r: r["mean"][metric])
     worst = min(done, key=lambda r: r["mean"][metric])
-    text = f"{label}: best `{best['key']}` {_pm(best['mean'], best['std'], metric)}"
+    text = f"{label}: best `{best['key']}` {_cell(best, metric)}"
     if worst is not best:
-        text += f", lowest `{worst['key']}` {_pm(worst['mean'], worst['std'], metric)}"
+        text += f", lowest `{worst['key']}` {_cell(worst, metric)}"
     d = next((r for r in done if r["key"] == default), None)
     if d is not None and d is not best and d is not worst:
-        text += f"; the default `{d['key']}` {_pm(d['mean'], d['std'], metric)}"
-    gap = best["mean"][metric] - worst["mean"][metric]
-    noise = max(best["std"].get(metric, 0.0), worst["std"].get(metric, 0.0))
-    if worst is not best and gap <= noise:
-        text += " — the spread is within one seed std, so these differ by no more than noise"
+        text += f"; the default `{d['key']}` {_cell(d, metric)}"
+    diffs = [r["difference"][metric] for r in done if metric in r.get("difference", {})]
+    if diffs:
+        resolved = sum(bool(e.get("resolved")) for e in diffs)
+        text += (f" — {resolved} of {len(diffs)} difference{'s' if len(diffs) > 1 else ''} to the reference "
+                 f"configuration resolved (95 % interval excludes 0)")
+    elif worst is not best and not any(metric in r.get("intervals", {}) for r in done):
+        gap = best["mean"][metric] - worst["mean"][metric]
+        noise = max(best["std"].get(metric, 0.0), worst["std"].get(metric, 0.0))
+        if gap <= noise:
+            text += " — the spread is within one seed std, so these differ by no more than noise"
     return text + "."
 
 
@@ -194,8 +239,8 @@ def scale_series(rows: Sequence[Mapping]) -> dict[str, list[dict]]:
             continue
         method = r["switches"].get("method", "stprompt")
         series.setdefault(names.get(method, method), []).append(
-            {"x": r["mean"]["median_area_pct"], "mean": r["mean"], "std": r["std"],
-             "range": r["switches"].get("anomaly_area")})
+            {"x": r["mean"]["median_area_pct"], "mean": r["mean"], "std": r["std"], "seeds": r["seeds"],
+             "intervals": r.get("intervals", {}), "range": r["switches"].get("anomaly_area")})
     return series
 
 
@@ -205,8 +250,7 @@ def scale_table(series: Mapping[str, Sequence[Mapping]]) -> list[dict]:
         for p in sorted(pts, key=lambda p: p["x"]):
             rows.append({"method": name, "anomaly area range": "–".join(f"{a:g}" for a in p["range"] or []),
                          "median area (%)": f"{p['x']:.2f}",
-                         "frame AUC": _pm(p["mean"], p["std"], "auc_micro"),
-                         "TIoU": _pm(p["mean"], p["std"], "tiou")})
+                         "frame AUC": _cell(p, "auc_micro"), "TIoU": _cell(p, "tiou")})
     return rows
 
 
@@ -214,13 +258,22 @@ def scale_table(series: Mapping[str, Sequence[Mapping]]) -> list[dict]:
 # The paper side by side
 # --------------------------------------------------------------------------------------------
 
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)")
+
+
 def percent(text: str | float | None) -> str:
-    """``"0.671 ± 0.046"`` (or a float) in percent: ``"67.1 ± 4.6"``; None → "—"."""
-    if text is None or text == "":
+    """A table cell (or a float) in percent: ``"0.671 ± 0.046 [0.612, 0.720]"`` becomes
+    ``"67.1 ± 4.6 [61.2, 72.0]"`` (every number of the cell, signs kept); None, "" and "—" → "—"."""
+    if text is None or text == "" or text == "—":
         return "—"
     if isinstance(text, (int, float)):
         return f"{100 * float(text):.1f}"
-    return " ± ".join(f"{100 * float(part):.1f}" for part in str(text).split("±"))
+
+    def scaled(m: re.Match) -> str:
+        sign = m.group(0)[0] if m.group(0)[0] in "+-" else ""
+        return f"{sign}{100 * abs(float(m.group(0))):.1f}"
+
+    return _NUMBER.sub(scaled, str(text))
 
 
 def read_table_column(path: str | Path, key: str, column: str) -> dict[str, str]:
@@ -247,7 +300,7 @@ def paper_comparison(detection: Mapping[str, str], localization: Mapping[str, st
         if name.startswith("VadCLIP"):
             for p in pts:
                 if profile_range is not None and [float(a) for a in p["range"] or []] == [float(a) for a in profile_range]:
-                    vad_tiou = _pm(p["mean"], p["std"], "tiou") if "tiou" in p["mean"] else None
+                    vad_tiou = _cell(p, "tiou") if "tiou" in p["mean"] else None
     col_p, col_s = "paper: UCF-Crime (real)", "SynthVAD (synthetic, this run)"
     return [
         {"measure": "frame AUC", "method": "STPrompt", col_p: f"{paper['frame AUC']['STPrompt']:.2f}",
@@ -351,8 +404,8 @@ def scale_finding(series: Mapping[str, Sequence[Mapping]]) -> str:
             if pts:
                 ends.append((name.split(" ")[0], pts[0], pts[-1]))
         if len(ends) >= 2:
-            lo = ", ".join(f"{n} {_pm(a['mean'], a['std'], metric)}" for n, a, _ in ends)
-            hi = ", ".join(f"{n} {_pm(b['mean'], b['std'], metric)}" for n, _, b in ends)
+            lo = ", ".join(f"{n} {_cell(a, metric)}" for n, a, _ in ends)
+            hi = ", ".join(f"{n} {_cell(b, metric)}" for n, _, b in ends)
             parts.append(f"{label} at the smallest anomalies (median {ends[0][1]['x']:.2f} % of the frame): {lo}; "
                          f"at the largest ({ends[0][2]['x']:.2f} %): {hi}.")
     return " ".join(parts)
@@ -364,6 +417,130 @@ def paper_other_datasets() -> list[dict]:
         for method, v in PAPER_NUMBERS[ds]["frame AUC"].items():
             rows.append({"dataset (real)": ds, "method": method, "paper: frame AUC": f"{v:.2f}"})
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# What the benchmark resolves
+# --------------------------------------------------------------------------------------------
+
+#: The differences each block of "What … resolves" lists (keys of :data:`stprompt.stats.METRIC_NAMES`):
+#: detection in the main table, localization against the spatial stream; an ablation grid lists
+#: those of :data:`stprompt.ablate.COMPARED`.
+RESOLVE_DETECTION = ("auc_micro", "auc_within_video")
+RESOLVE_LOCALIZATION = ("tiou", "rbdc", "tbdc", "pixel_auc")
+RESOLVE_COLUMNS = ("comparison", "metric", "difference [95 % interval]", "verdict", "reading",
+                   "test videos to resolve")
+
+
+def comparison_rows(boot: Mapping[str, Any], metrics: Sequence[str], name: Any = str) -> list[dict]:
+    """One row per compared configuration and metric of a bootstrap's differences (``boot``: what
+    :func:`stprompt.stats.bootstrap` returns, or its copy in ``metrics.json`` / ``summary.json``:
+    ``reference``, ``n_videos``, ``differences``), in :data:`RESOLVE_COLUMNS`: the comparison
+    (``configuration − reference``, names through ``name``), the metric, the difference with its
+    95 % interval, the verdict (``resolved`` when the interval excludes 0, else ``unresolved``),
+    its reading (``higher``/``lower`` when resolved) and, for an unresolved difference, about how
+    many test videos would resolve it (:func:`stprompt.stats.videos_to_resolve`; "—" otherwise, or
+    where the difference is exactly 0). Configurations are listed in ``boot``'s order, the frame-label
+    oracle last."""
+    import math
+
+    from .stats import METRIC_NAMES, claim_status, format_interval, verdict, videos_to_resolve
+
+    ref = boot.get("reference")
+    n_videos = int(boot.get("n_videos") or 0)
+    rows = []
+    for method in sorted(boot.get("differences", {}), key=lambda k: k == "oracle"):
+        diffs = boot["differences"][method]
+        for m in metrics:
+            d = diffs.get(m)
+            if not d or not math.isfinite(d.get("value", math.nan)):
+                continue
+            word = verdict(d)
+            need = videos_to_resolve(d, n_videos) if word == "unresolved" and n_videos else None
+            rows.append({"comparison": f"{name(method)} − {name(ref)}", "metric": METRIC_NAMES.get(m, m),
+                         "difference [95 % interval]": format_interval(d, signed=True), "verdict": word,
+                         "reading": {"holds": "higher", "fails": "lower"}.get(claim_status(d), "—")
+                         if word == "resolved" else "—",
+                         "test videos to resolve": f"≈ {need:,}" if need else "—"})
+    return rows
+
+
+def resolve_blocks(metrics: Mapping[str, Any], grids: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks of "What … resolves", each ``{"table", "title", "reference", "n_videos", "rows"}``
+    (rows of :func:`comparison_rows`): the main table (every method against its reference,
+    ``metrics.json`` section ``detection.bootstrap``), the localizers against the spatial stream
+    (``localization.bootstrap``) and each ablation grid's configurations against its reference, per
+    data group (the grid's summary). A block whose numbers carry no intervals (a run older than
+    them) is left out; one without any other configuration than its reference keeps empty rows."""
+    from .ablate import COMPARED
+    from .evaluation import display_name
+
+    blocks = []
+    det = metrics.get("detection", {}).get("bootstrap")
+    if det and det.get("reference"):
+        blocks.append({"table": "main_results", "title": f"Detection: every method against {det['reference']}",
+                       "reference": det["reference"], "n_videos": det.get("n_videos"),
+                       "rows": comparison_rows(det, RESOLVE_DETECTION, display_name)})
+    loc = metrics.get("localization", {}).get("bootstrap")
+    if loc and loc.get("reference"):
+        blocks.append({"table": "localization",
+                       "title": f"Localization: every localizer against the spatial stream ({loc['reference']})",
+                       "reference": loc["reference"], "n_videos": loc.get("n_videos"),
+                       "rows": comparison_rows(loc, RESOLVE_LOCALIZATION)})
+    for g in grids:
+        summary = g.get("summary") or {}
+        name = g["grid"].name
+        for group in summary.get("groups", []):
+            if not group.get("reference"):
+                continue
+            rows = [r for r in summary["rows"] if r.get("data", "") == group["data"] and r.get("difference")]
+            boot = {"reference": group["reference"], "n_videos": group["n_videos"],
+                    "differences": {r["key"]: r["difference"] for r in rows}}
+            title = f"Ablation `{name}`" + (f" on data `{group['data']}`" if group["data"] else "") + \
+                f": every configuration against `{group['reference']}`"
+            blocks.append({"table": f"ablation_{name}", "title": title, "reference": group["reference"],
+                           "n_videos": group["n_videos"], "rows": comparison_rows(boot, COMPARED)})
+    return blocks
+
+
+def resolve_section(blocks: Sequence[Mapping[str, Any]], dataset: str = "synthvad") -> list[str]:
+    """The lines of the section "What SynthVAD resolves" ("What this benchmark resolves" on a real
+    profile): how to read it, how many comparisons are resolved (and which), and one table per
+    block of :func:`resolve_blocks`."""
+    from .report import table_markdown
+    from .stats import BOOT_SEED, N_BOOT
+
+    title = "What SynthVAD resolves" if dataset == "synthvad" else "What this benchmark resolves"
+    lines = [f"## {title}", ""]
+    if not blocks:
+        return lines + ["No table of this run carries intervals yet (rerun `03_evaluate`, `05_localization` and "
+                        "the ablation grids).", ""]
+    rows = [r for b in blocks for r in b["rows"]]
+    resolved = [(b, r) for b in blocks for r in b["rows"] if r["verdict"] == "resolved"]
+    lines += [f"Every comparison of the page's tables as a difference to its table's reference (`configuration − "
+              f"reference`) with its 95 % interval: a paired bootstrap of the test videos ({N_BOOT} resamples drawn "
+              f"from seed {BOOT_SEED}, the same resamples for every row of a table; seeds folded in as their mean "
+              f"on each resample; percentile interval). **resolved**: the interval excludes 0 (*higher* or "
+              f"*lower*); **unresolved**: it holds 0, so the test set cannot tell the two apart — neither a win "
+              f"nor a loss. *Test videos to resolve*: about how many test videos an unresolved difference would "
+              f"need for its interval to exclude 0, if the effect and the per-video spread stayed as measured "
+              f"(`n · (h / |d|)²`, `h` the interval's half-width on the side of 0; `stprompt.stats.videos_to_resolve`).",
+              ""]
+    text = (f"**{len(resolved)} of {len(rows)} comparison{'s' if len(rows) != 1 else ''} "
+            f"{'is' if len(rows) == 1 else 'are'} resolved**")
+    if resolved:
+        text += ": " + "; ".join(f"{r['comparison']} on {r['metric']} {r['difference [95 % interval]']} ({r['reading']})"
+                                 for _, r in resolved)
+    lines += [text + ".", ""]
+    for b in blocks:
+        lines += [f"### {b['title']}", ""]
+        if not b["rows"]:
+            lines += [f"Only the reference `{b['reference']}` ran with intervals: nothing to compare.", ""]
+            continue
+        done = sum(r["verdict"] == "resolved" for r in b["rows"])
+        lines += [f"{b['n_videos']} test videos; {done} of {len(b['rows'])} resolved.", "",
+                  table_markdown([{k: r[k] for k in RESOLVE_COLUMNS} for r in b["rows"]]), ""]
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,8 +599,8 @@ def build_results_page(run_dir: str | Path, out_dir: str | Path, profile: Any,
             if series:
                 save_fig(viz.scale_sweep_figure(series, {k: v for k, v in ABLATION_PLOT_METRICS.items()
                                                          if any(k in p["mean"] for s in series.values() for p in s)},
-                                                title="SynthVAD: STPrompt vs VadCLIP-style as anomalies shrink "
-                                                      "(mean ± std over seeds)"), "anomaly_scale")
+                                                title="SynthVAD: STPrompt vs VadCLIP-style as anomalies shrink"),
+                         "anomaly_scale")
                 save_tab(scale_table(series), "anomaly_scale", "Anomaly-scale sweep (SynthVAD)")
             continue
         save_fig(viz.ablation_bars(g["rows"], ABLATION_PLOT_METRICS, title=g["grid"].description,
@@ -432,7 +609,8 @@ def build_results_page(run_dir: str | Path, out_dir: str | Path, profile: Any,
         sections.append("\n".join([
             f"### {g['grid'].description or name}", "",
             f"Grid `params/ablations/{name}.yaml`"
-            + (f"; the profile's own configuration is `{g['default']}`." if g["default"] else "."),
+            + (f"; the reference configuration (Δ are taken to it, dark in the chart) is `{g['default']}`."
+               if g["default"] else "."),
             " ".join(f for f in findings if f), "",
             summary.read_text().strip() if summary.is_file() else "", "",
             f"![ablation {name}](ablation_{name}.png)", ""]))
@@ -449,7 +627,13 @@ def build_results_page(run_dir: str | Path, out_dir: str | Path, profile: Any,
         save_tab(paper_comparison_real(dataset, detection,
                                        read_table_rows(run_dir / "tables" / "localization.csv", "localizer")),
                  f"paper_vs_{dataset}", f"The paper beside this run, both on {DATASET_NAMES[dataset]}, in percent")
-    page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series, dataset)
+    blocks = resolve_blocks(metrics, grids)
+    if any(b["rows"] for b in blocks):
+        save_tab([{"table": b["table"], **r} for b in blocks for r in b["rows"]], "resolved_comparisons",
+                 "Every comparison with its reference: difference [95 % interval, paired bootstrap of the test "
+                 "videos], resolved when the interval excludes 0")
+    page = _page(run_dir, out_dir, profile, metrics, tables, figures, sections, series, dataset,
+                 resolve_section(blocks, dataset))
     return {"tables": tables, "figures": figures, "grids": [g["grid"].name for g in grids], "page": page}
 
 
@@ -475,7 +659,7 @@ def _table_md(out_dir: Path, name: str) -> str:
 
 def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any], tables: list[str],
           figures: list[str], sections: list[str], series: Mapping[str, Sequence[Mapping]],
-          dataset: str = "synthvad") -> Path:
+          dataset: str = "synthvad", resolves: Sequence[str] = ()) -> Path:
     from .report import table_markdown
 
     data = metrics.get("data", {})
@@ -500,7 +684,11 @@ def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any]
                   f"({', '.join(f'{k} {v}' for k, v in data.get('videos', {}).items())})"
                   + (f", median anomaly area {area}% of the frame" if area is not None else
                      ", no anomaly boxes read") + ". Seeds: "
-                  f"{metrics.get('detection', {}).get('seeds', '?')}; mean ± std over seeds (sample std).", ""]
+                  f"{metrics.get('detection', {}).get('seeds', '?')}. A number reads `mean ± std [lo, hi]`: the "
+                  f"mean over seeds, their sample std (the seed spread, left out for one seed) and the 95 % interval "
+                  f"of the mean from a paired bootstrap of the test videos; `Δ`: a difference to the table's "
+                  f"reference, *resolved* when its interval excludes 0.", ""]
+    lines += list(resolves)
     if dataset == "synthvad":
         lines += ["## The paper side by side", "",
                   "Frame AUC and TIoU in percent. Left: the paper's numbers on UCF-Crime (real). Right: this run on "
@@ -543,9 +731,12 @@ def _page(run_dir: Path, out_dir: Path, profile: Any, metrics: Mapping[str, Any]
                   _table_md(out_dir, "anomaly_scale"), "", "![anomaly scale](anomaly_scale.png)", ""]
     if sections:
         lines += ["## Ablations", "",
-                  "One table per grid (`stprompt ablate params/ablations/<grid>.yaml`), mean ± std over seeds; "
-                  "models are selected on validation, numbers are on test. Sentences are generated from the "
-                  "numbers.", ""] + sections
+                  "One table per grid (`stprompt ablate params/ablations/<grid>.yaml`): mean ± std over seeds "
+                  "[95 % interval], and for frame AUC, within-video AUC and TIoU the difference to the grid's "
+                  "reference configuration with its interval, *resolved* or *unresolved* (the test videos "
+                  "resampled, the same resamples for every configuration tested on the same data); the chart's "
+                  "whiskers are the 95 % intervals. Models are selected on validation, numbers are on test. "
+                  "Sentences are generated from the numbers.", ""] + sections
     shown = {f for line in lines for f in figures if f"({f}.png)" in line}
     rest = [f for f in figures if f not in shown]
     if rest:

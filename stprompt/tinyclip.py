@@ -12,7 +12,13 @@ Zero-shot evaluation on held-out scenes (:func:`zero_shot_report`):
 - *category accuracy*: a crop of an anomaly, a normal agent or a background surface against one
   text group per category (prompt ensembling), argmax;
 - *anomalous-crop accuracy*: the spatial stream's own decision — softmax over all category texts,
-  the crop is anomalous when the probability mass on anomaly categories exceeds 0.5.
+  the crop is anomalous when the probability mass on anomaly categories exceeds 0.5;
+- both again per kind (``by_kind``): object-centred crops, and windows of the feature grid (the
+  images the spatial stream and SA2 actually ask about, off-centre and partly cut).
+
+Since the audit of issue 14 the captioned images include such grid windows (``window_share`` of
+them, captioned by content: :func:`stprompt.synth.caption_dataset`): a CLIP pretrained on
+object-centred crops only separated anomalous crops well but grid windows poorly.
 """
 
 from __future__ import annotations
@@ -41,6 +47,17 @@ class PretrainConfig:
     weight_decay: float = 0.1  # AdamW weight decay (not on gains, biases, temperature)
     seed: int = 0  # caption scenes, initialisation, shuffling and augmentation
     max_seconds: float | None = None  # stop early after this many seconds (None: run all epochs)
+    window_share: float = 0.3  # share of the images that are windows of the feature grid, captioned by content
+    window_grid: tuple[int, int] = (3, 4)  # that grid's rows, cols (01_data_prep's default recipe)
+    window_size: tuple[int, int] = (48, 48)  # its window height, width in pixels
+
+    def caption_mix(self) -> dict[str, float]:
+        """The share of each caption kind: :data:`stprompt.synth.captions.DEFAULT_MIX` for the crops
+        and frames, scaled to leave ``window_share`` to grid windows."""
+        from .synth.captions import DEFAULT_MIX
+
+        rest = {k: v * (1 - self.window_share) for k, v in DEFAULT_MIX.items() if k != "window"}
+        return {**rest, "window": self.window_share}
 
 
 # Text groups per category: the zero-shot classes of the evaluation, and the vocabulary the
@@ -55,6 +72,7 @@ ANOMALY_TEXTS: dict[str, list[str]] = {
 NORMAL_TEXTS: dict[str, list[str]] = {
     "pedestrian": ["a person walking", "a pedestrian on the sidewalk"],
     "car": ["a car on the road", "a car driving on the road"],
+    "tree": ["a picture of tree", "a tree"],
     "road": ["a picture of road"],
     "sidewalk": ["a picture of sidewalk"],
     "grass": ["a picture of grass"],
@@ -64,7 +82,8 @@ NORMAL_TEXTS: dict[str, list[str]] = {
 
 
 def category_of(info: dict) -> str | None:
-    """The evaluation category of a caption sample (None for whole frames)."""
+    """The evaluation category of a caption sample (None for whole frames; a grid window has the
+    category of what it is captioned as)."""
     if info["kind"] == "frame":
         return None
     cat = str(info["category"])
@@ -101,7 +120,8 @@ def pretrain_cached(synth_cfg: Any, cfg: PretrainConfig, path: str | Path,
             return model, info, dict(stored, cached=True)
     t0 = time.perf_counter()
     images, captions, _ = caption_dataset(synth_cfg, cfg.n_images, seed=cfg.seed, split="train",
-                                          size=cfg.image_size)
+                                          size=cfg.image_size, mix=cfg.caption_mix(),
+                                          windows=(cfg.window_grid, cfg.window_size))
     data_seconds = time.perf_counter() - t0
     torch.manual_seed(cfg.seed)
     model, _ = vlm.build_clip(vlm.ClipSpec(model=cfg.model, seed=cfg.seed))
@@ -136,11 +156,17 @@ def zero_shot_report(model: Any, images: np.ndarray, infos: list[dict]) -> dict[
     is_anomalous = truth < len(ANOMALY_TEXTS)
     per_category = {n: float((pred[truth == k] == k).mean()) for k, n in enumerate(names)
                     if (truth == k).any()}
+    kinds = np.array(["window" if infos[i]["kind"] == "window" else "crop" for i in keep])
+    by_kind = {k: {"n": int((kinds == k).sum()),
+                   "category_accuracy": float((pred[kinds == k] == truth[kinds == k]).mean()),
+                   "anomalous_accuracy": float(((p_anomalous > 0.5) == is_anomalous)[kinds == k].mean())}
+               for k in sorted(set(kinds))}
     return {
         "n": len(keep),
         "category_accuracy": float((pred == truth).mean()),
         "anomalous_crop_accuracy": float(((p_anomalous > 0.5) == is_anomalous).mean()),
         "per_category_accuracy": per_category,
+        "by_kind": by_kind,
         "indices": keep, "categories": names, "truth": truth, "pred": pred,
         "p_anomalous": p_anomalous, "probs": probs,
     }

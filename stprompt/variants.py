@@ -48,10 +48,13 @@ def area_label(anomaly_area: Sequence[float]) -> str:
 
 def synthvad_variant(base_root: str | Path, anomaly_area: Sequence[float], run_dir: str | Path,
                      workers: int = 1, progress: bool = False) -> Path:
-    """The profile's SynthVAD (``base_root``) generated again with ``anomaly_area = (lo, hi)``;
-    returns its root. The base dataset itself when the range is the same."""
+    """The profile's SynthVAD (``base_root``) generated again with its anomalies scaled to
+    ``anomaly_area = (lo, hi)`` (:func:`stprompt.synth.config.with_anomaly_area`: fire and explosion
+    areas, and the camera zoom that sizes agent anomalies); returns its root. The base dataset
+    itself when the range is the same."""
     from .config import ConfigError, from_dict
     from .synth import SynthConfig, generate
+    from .synth.config import with_anomaly_area
 
     base_root = resolve(base_root)
     meta_path = base_root / "meta.json"
@@ -63,8 +66,7 @@ def synthvad_variant(base_root: str | Path, anomaly_area: Sequence[float], run_d
         raise ConfigError(f"anomaly_area: expected [lo, hi] with 0 < lo <= hi < 1, got {list(anomaly_area)}")
     if [float(a) for a in config["anomaly_area"]] == [float(a) for a in anomaly_area]:
         return base_root
-    config["anomaly_area"] = [float(a) for a in anomaly_area]
-    cfg = from_dict(SynthConfig, config, source=str(meta_path))
+    cfg = with_anomaly_area(from_dict(SynthConfig, config, source=str(meta_path)), anomaly_area)
     root = resolve(run_dir) / "data" / area_label(anomaly_area)
     with file_lock(root.parent / f".{root.name}.lock"):
         generate(cfg, root, progress=progress, workers=workers)

@@ -345,26 +345,57 @@ def explorer_view(frame: np.ndarray, heat: np.ndarray, box, gt_box, scores: np.n
     return fig
 
 
+def _whiskers(points: Sequence[Mapping], m: str) -> tuple[list[float], np.ndarray, bool]:
+    """Heights and whiskers of metric ``m`` for ``points`` (rows with ``mean``, ``std`` and
+    optionally ``intervals``, as :func:`stprompt.ablate.grid_summary` gives them): the 95 %
+    intervals when every point that has the metric has one (``True``), else ± std over seeds."""
+    ints = [p.get("intervals", {}).get(m) for p in points]
+    has = [m in p["mean"] or m in p.get("intervals", {}) for p in points]
+    ci = any(has) and all(e is not None and np.isfinite(e.get("lo", np.nan)) for e, h in zip(ints, has) if h)
+    if ci:
+        values = [e["value"] if e is not None else np.nan for e in ints]
+        err = np.array([[v - e["lo"], e["hi"] - v] if e is not None else [0.0, 0.0] for v, e in zip(values, ints)]).T
+    else:
+        values = [p["mean"].get(m, np.nan) for p in points]
+        err = np.array([[p["std"].get(m, 0.0)] * 2 for p in points]).T
+    return values, err.reshape(2, len(points)), ci
+
+
+def whisker_note(ci: bool, seeds: str) -> str:
+    """What the bars (or points) and whiskers of :func:`ablation_bars` and
+    :func:`scale_sweep_figure` are."""
+    unit = "seed" if seeds == "1" else "seeds"
+    return (f"mean over {seeds} {unit}; whiskers: 95 % interval (paired bootstrap of the test videos)" if ci
+            else f"mean ± std over {seeds} {unit}")
+
+
 def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: str = "",
                   highlight: str | None = None) -> Figure:
-    """One panel per metric: a bar per switch combination with its mean and ± std error bar over
-    seeds (``rows`` from :func:`stprompt.ablate.aggregate`: ``key``, ``seeds``, ``mean``, ``std``).
-    ``metrics`` maps metric keys to axis labels; metrics no row has are left out. ``highlight``: the
-    key of the default configuration, drawn darker."""
-    present = [(m, label) for m, label in metrics.items() if any(m in r["mean"] for r in rows)]
+    """One panel per metric: a bar per switch combination at its mean over seeds, with whiskers at
+    its 95 % interval (``rows`` from :func:`stprompt.ablate.grid_summary`: ``key``, ``seeds``,
+    ``mean``, ``std``, ``intervals``), or at ± std over seeds where the rows carry no intervals;
+    the title says which. ``metrics`` maps metric keys to axis labels; metrics no row has are left
+    out. ``highlight``: the key of the reference configuration, drawn darker."""
+    present = [(m, label) for m, label in metrics.items()
+               if any(m in r["mean"] or m in r.get("intervals", {}) for r in rows)]
     fig = Figure(figsize=(3.2 + 0.55 * len(rows) * len(present), 3.8), layout="constrained")
     axes = fig.subplots(1, max(1, len(present)), squeeze=False)[0]
     # bars are labelled by the switch values; the switch names go on the x axis
-    switch_names = list(rows[0].get("switches", {})) if rows else []
+    # one switch list for all bars: name it; points with their own switches: say what a label holds
+    names_per_row = {tuple(r.get("switches", {})) for r in rows}
+    switch_names = (list(next(iter(names_per_row))) if len(names_per_row) == 1 else
+                    ["configuration (its switch values)"]) if rows else []
     names = ["\n".join(_short(v) for v in r["switches"].values()) if r.get("switches") else r["key"]
              for r in rows]
+    all_ci = bool(present)
     for ax, (m, label) in zip(axes, present):
-        means = [r["mean"].get(m, np.nan) for r in rows]
-        stds = [r["std"].get(m, 0.0) for r in rows]
+        means, err, ci = _whiskers(rows, m)
+        all_ci &= ci
         colors = ["#1f4e79" if r["key"] == highlight else "#7aa6d6" for r in rows]
-        ax.bar(range(len(rows)), means, yerr=stds, capsize=3, color=colors)
-        lo = np.nanmin(np.asarray(means) - np.asarray(stds)) if np.isfinite(means).any() else 0.0
-        hi = np.nanmax(np.asarray(means) + np.asarray(stds)) if np.isfinite(means).any() else 1.0
+        ax.bar(range(len(rows)), means, yerr=err, capsize=3, color=colors)
+        finite = np.isfinite(means)
+        lo = np.nanmin(np.asarray(means) - err[0]) if finite.any() else 0.0
+        hi = np.nanmax(np.asarray(means) + err[1]) if finite.any() else 1.0
         pad = max(0.02, 0.15 * (hi - lo))
         ax.set_ylim(max(0.0, lo - pad), hi + pad)
         ax.set_xticks(range(len(rows)), names, fontsize=7)
@@ -373,8 +404,8 @@ def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: st
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     seeds = "/".join(map(str, sorted({r["seeds"] for r in rows})))
-    fig.suptitle(f"{title}: mean ± std over {seeds} seeds" if title else f"mean ± std over {seeds} seeds",
-                 fontsize=10)
+    note = whisker_note(all_ci, seeds) + ("; dark: the reference" if highlight else "")
+    fig.suptitle(f"{title}\n{note}" if title else note, fontsize=9)
     return fig
 
 
@@ -389,23 +420,28 @@ def _short(value) -> str:
 
 def scale_sweep_figure(series: Mapping[str, Sequence[Mapping]], metrics: Mapping[str, str],
                        title: str = "Detection and localization as anomalies shrink") -> Figure:
-    """The anomaly-scale sweep: per method a line through ``(x, mean ± std)`` points, one panel per
-    metric; ``series[method]`` is a list of ``{"x", "mean": {metric: v}, "std": {metric: v}}`` with
-    ``x`` the median anomaly area in percent of the frame (log axis)."""
-    fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
+    """The anomaly-scale sweep: per method a line through its points at the mean over seeds, one
+    panel per metric, whiskers at the 95 % intervals (± std over seeds where the points carry no
+    intervals; the title says which). ``series[method]`` is a list of ``{"x", "mean": {metric: v},
+    "std": {metric: v}, "intervals": {metric: {"value", "lo", "hi"}}}`` with ``x`` the median
+    anomaly area in percent of the frame (log axis)."""
+    fig = Figure(figsize=(4.2 * len(metrics), 3.8), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     markers = "osd^v<>"
+    all_ci, seeds = True, set()
     for ax, (m, label) in zip(axes, metrics.items()):
         for i, (name, pts) in enumerate(series.items()):
-            pts = sorted((p for p in pts if m in p["mean"]), key=lambda p: p["x"])
+            pts = sorted((p for p in pts if m in p["mean"] or m in p.get("intervals", {})), key=lambda p: p["x"])
             if not pts:
                 continue
-            ax.errorbar([p["x"] for p in pts], [p["mean"][m] for p in pts], yerr=[p["std"].get(m, 0.0) for p in pts],
-                        marker=markers[i % len(markers)], capsize=3, label=name)
+            values, err, ci = _whiskers(pts, m)
+            all_ci &= ci
+            seeds |= {p["seeds"] for p in pts if "seeds" in p}
+            ax.errorbar([p["x"] for p in pts], values, yerr=err, marker=markers[i % len(markers)], capsize=3, label=name)
         ax.set_xscale("log")
         ax.set_xlabel("median anomaly area (% of the frame, test split)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, frameon=False)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(f"{title}\n{whisker_note(all_ci, '/'.join(map(str, sorted(seeds))) or 'the')}", fontsize=9)
     return fig

@@ -80,7 +80,15 @@ def test_smoke_profile_end_to_end_then_cached_then_one_change(tmp_path, capfd):
     page = tmp_path / "page"
     text = (page / "README.md").read_text()
     assert "## Ablations" in text and "ablation_smoke_grid.png" in text and "*paper*" in text
-    for name in ("main_results", "localization", "paper_vs_synthvad", "ablation_smoke_grid"):
+    # what the benchmark resolves, first: the main table, the localizers and the grid against their references
+    resolves = text.split("## What SynthVAD resolves", 1)[1].split("\n## ", 1)[0]
+    for block in ("### Detection: every method against stprompt\n\n8 test videos;",
+                  "### Localization: every localizer against the spatial stream (stprompt)",
+                  "### Ablation `smoke_grid`: every configuration against `sa2=true`"):
+        assert block in resolves, block
+    assert "| sa2=false − sa2=true | frame AUC |" in resolves and text.index("## What SynthVAD") < text.index("## Detection")
+    for name in ("main_results", "localization", "paper_vs_synthvad", "ablation_smoke_grid", "resolved_comparisons",
+                 "auc_split", "main_differences"):
         assert (page / "tables" / f"{name}.md").is_file() and (page / "tables" / f"{name}.tex").is_file()
     assert (page / "ablation_smoke_grid.png").is_file() and (page / "roc.png").is_file()
     metrics = json.loads((run / "metrics.json").read_text())

@@ -120,3 +120,125 @@ def test_a_real_profile_gets_the_paper_numbers_of_its_own_dataset():
         "localization": {"theta_rule": "video_labels"}}, Prof()))
     assert "`ViT-B-16`, weights `file:ViT-B-16.pt#0123456789abcdef`" in text
     assert "VadCLIP's `gt[s:e]`" in text and "held-out training videos" in text and "synthetic" not in text
+
+
+def _diff(value, lo, hi):
+    return {"value": value, "lo": lo, "hi": hi, "resolved": bool(lo > 0 or hi < 0)}
+
+
+def _hand_made_metrics():
+    """A metrics.json as 03 and 05 write it, with hand-chosen differences: MIL resolved below
+    STPrompt, VadCLIP-style unresolved (half-width toward 0 twice its effect: 4 × the 90 videos),
+    the oracle resolved above, a within-video difference of exactly 0, and the whole frame resolved
+    below the spatial stream in TIoU (its RBDC undefined)."""
+    est = {"value": 0.6, "lo": 0.55, "hi": 0.65, "std": 0.01, "per_seed": [0.59, 0.61]}
+    detection = {"n_boot": 1000, "seed": 0, "level": 0.95, "n_videos": 90, "reference": "stprompt",
+                 "methods": {m: {"auc_micro": est, "auc_within_video": est} for m in ("mil", "oracle", "stprompt", "vadclip")},
+                 "differences": {"mil": {"auc_micro": _diff(-0.05, -0.09, -0.01), "auc_within_video": _diff(0.0, -0.01, 0.01)},
+                                 "oracle": {"auc_micro": _diff(0.08, 0.03, 0.13)},
+                                 "vadclip": {"auc_micro": _diff(-0.02, -0.06, 0.02)}}}
+    localization = {"n_boot": 1000, "seed": 0, "level": 0.95, "n_videos": 90, "reference": "stprompt",
+                    "methods": {m: {"tiou": est} for m in ("stprompt", "whole_frame")},
+                    "differences": {"whole_frame": {"tiou": _diff(-0.06, -0.08, -0.04),
+                                                    "rbdc": {"value": float("nan"), "lo": float("nan"),
+                                                             "hi": float("nan"), "resolved": False}}}}
+    return {"detection": {"bootstrap": detection, "seeds": [0, 1]}, "localization": {"bootstrap": localization}}
+
+
+def test_the_resolves_section_labels_each_difference_and_the_videos_an_unresolved_one_needs():
+    from types import SimpleNamespace
+
+    from stprompt.results_page import RESOLVE_COLUMNS, resolve_blocks, resolve_section
+
+    grid = {"grid": SimpleNamespace(name="sa2"), "summary": {
+        "groups": [{"data": "", "reference": "sa2=true", "n_videos": 40, "configurations": ["sa2=true", "sa2=false"]}],
+        "rows": [{"key": "sa2=true", "data": "", "reference": "sa2=true", "difference": {}},
+                 {"key": "sa2=false", "data": "", "reference": "sa2=true",
+                  "difference": {"auc_micro": _diff(-0.03, -0.045, -0.015), "tiou": _diff(0.01, -0.02, 0.04)}}]}}
+    blocks = resolve_blocks(_hand_made_metrics(), [grid])
+    assert [b["table"] for b in blocks] == ["main_results", "localization", "ablation_sa2"]
+    det = {(r["comparison"], r["metric"]): r for r in blocks[0]["rows"]}
+    assert list(det) == [("mil − stprompt", "frame AUC"), ("mil − stprompt", "within-video AUC"),
+                         ("vadclip − stprompt", "frame AUC"),
+                         ("oracle (frame labels; upper bound) − stprompt", "frame AUC")]  # the oracle last
+    assert det[("mil − stprompt", "frame AUC")] == {
+        "comparison": "mil − stprompt", "metric": "frame AUC", "difference [95 % interval]": "-0.050 [-0.090, -0.010]",
+        "verdict": "resolved", "reading": "lower", "test videos to resolve": "—"}
+    vad = det[("vadclip − stprompt", "frame AUC")]
+    assert (vad["verdict"], vad["reading"], vad["test videos to resolve"]) == ("unresolved", "—", "≈ 360")
+    zero = det[("mil − stprompt", "within-video AUC")]
+    assert (zero["verdict"], zero["test videos to resolve"]) == ("unresolved", "—")  # no effect to resolve
+    assert det[("oracle (frame labels; upper bound) − stprompt", "frame AUC")]["reading"] == "higher"
+    assert [(r["comparison"], r["metric"], r["verdict"]) for r in blocks[1]["rows"]] == [
+        ("whole_frame − stprompt", "TIoU", "resolved")]  # the undefined RBDC is not listed
+    # the grid's 40 videos: TIoU half-width toward 0 is 0.03, three times the effect -> 9 x 40
+    assert [(r["metric"], r["verdict"], r["test videos to resolve"]) for r in blocks[2]["rows"]] == [
+        ("frame AUC", "resolved", "—"), ("TIoU", "unresolved", "≈ 360")]
+    text = "\n".join(resolve_section(blocks))
+    assert text.startswith("## What SynthVAD resolves")
+    assert "**4 of 7 comparisons are resolved**: mil − stprompt on frame AUC -0.050 [-0.090, -0.010] (lower);" in text
+    assert "### Ablation `sa2`: every configuration against `sa2=true`" in text and "40 test videos; 1 of 2 resolved." in text
+    assert "| " + " | ".join(RESOLVE_COLUMNS) + " |" in text
+    assert "| vadclip − stprompt | frame AUC | -0.020 [-0.060, +0.020] | unresolved | — | ≈ 360 |" in text
+    real = "\n".join(resolve_section(blocks[:1], "ucf_crime"))
+    assert real.startswith("## What this benchmark resolves") and "SynthVAD" not in real
+    only = resolve_blocks({"detection": {"bootstrap": {**_hand_made_metrics()["detection"]["bootstrap"],
+                                                        "differences": {}}}}, [])
+    assert "Only the reference `stprompt` ran with intervals: nothing to compare." in "\n".join(resolve_section(only))
+    assert resolve_blocks({"detection": {"per_method_mean": {}}}, []) == []  # a run without intervals
+
+
+def test_the_page_shows_the_resolves_section_and_the_tables_intervals(tmp_path):
+    from stprompt.config import load_profile
+    from stprompt.io import write_json
+    from stprompt.report import table_csv, table_markdown
+    from stprompt.results_page import build_results_page, read_table_rows
+
+    run = tmp_path / "run"
+    write_json(run / "metrics.json", _hand_made_metrics())
+    (run / "tables").mkdir()
+    main = [{"method": "stprompt", "frame AUC": "0.600 ± 0.010 [0.550, 0.650]"}]
+    (run / "tables" / "main_results.md").write_text(table_markdown(main))
+    (run / "tables" / "main_results.csv").write_text(table_csv(main))
+    page = build_results_page(run, tmp_path / "page", load_profile("smoke"))
+    text = page["page"].read_text()
+    head, rest = text.split("## What SynthVAD resolves", 1)
+    assert "## The paper side by side" in rest and "## The paper side by side" not in head  # the section comes first
+    assert "| mil − stprompt | frame AUC | -0.050 [-0.090, -0.010] | resolved | lower | — |" in rest
+    assert "| vadclip − stprompt | frame AUC | -0.020 [-0.060, +0.020] | unresolved | — | ≈ 360 |" in rest
+    assert "| stprompt | 0.600 ± 0.010 [0.550, 0.650] |" in rest  # the saved table, intervals kept
+    saved = read_table_rows(tmp_path / "page" / "tables" / "resolved_comparisons.csv", "comparison")
+    assert saved["whole_frame − stprompt"]["table"] == "localization" and "resolved_comparisons" in page["tables"]
+    import csv
+
+    with open(tmp_path / "page" / "tables" / "paper_vs_synthvad.csv", newline="") as fh:
+        paper = {(r["measure"], r["method"]): r for r in csv.DictReader(fh)}
+    assert paper[("frame AUC", "STPrompt")]["SynthVAD (synthetic, this run)"] == "60.0 ± 1.0 [55.0, 65.0]"
+
+
+def test_grid_findings_and_charts_use_the_intervals_when_the_scores_were_kept():
+    from matplotlib.container import ErrorbarContainer
+
+    from stprompt import viz
+
+    rows = [{**_row("sa2=true", {"auc_micro": 0.70}, {"auc_micro": 0.01}, sa2=True),
+             "intervals": {"auc_micro": {"value": 0.70, "lo": 0.62, "hi": 0.75, "std": 0.01, "per_seed": [0.69, 0.71]}},
+             "difference": {}},
+            {**_row("sa2=false", {"auc_micro": 0.60}, {"auc_micro": 0.02}, sa2=False),
+             "intervals": {"auc_micro": {"value": 0.60, "lo": 0.50, "hi": 0.68, "std": 0.02, "per_seed": [0.58, 0.62]}},
+             "difference": {"auc_micro": _diff(-0.10, -0.16, -0.03)}}]
+    assert grid_finding(rows, "sa2=true") == (
+        "frame AUC: best `sa2=true` 0.700 ± 0.010 [0.620, 0.750], lowest `sa2=false` 0.600 ± 0.020 [0.500, 0.680] "
+        "— 1 of 1 difference to the reference configuration resolved (95 % interval excludes 0).")
+    fig = viz.ablation_bars(rows, {"auc_micro": "frame AUC"}, highlight="sa2=true")
+    bars = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)][0]
+    ends = sorted(tuple(np.round(sorted(seg[:, 1]), 6)) for seg in bars.lines[2][0].get_segments())
+    assert ends == [(0.5, 0.68), (0.62, 0.75)]  # whiskers at the intervals, not at ± std
+    assert "mean over 3 seeds; whiskers: 95 % interval" in fig._suptitle.get_text()
+    assert fig.axes[0].get_xlabel() == "sa2"
+    mixed = [rows[0], {**rows[1], "switches": {"patch_mode": "tokens", "localize": True}}]
+    assert viz.ablation_bars(mixed, {"auc_micro": "frame AUC"}).axes[0].get_xlabel() == \
+        "configuration (its switch values)"  # no one switch name describes every bar
+    series = scale_series([{**rows[0], "switches": {"anomaly_area": [0.01, 0.06]},
+                            "mean": {"auc_micro": 0.7, "median_area_pct": 3.0}}])
+    assert scale_table(series)[0]["frame AUC"] == "0.700 ± 0.010 [0.620, 0.750]"

@@ -19,14 +19,17 @@ from stprompt.synth import (ANOMALY_CLASSES, NORMAL, SynthConfig, caption_datase
                             ground_truth, is_complete, make_spec, render_frames, render_video,
                             simulate, video_specs)
 from stprompt.synth.agents import N_WALK_POSES, pedestrian_sprites  # noqa: E402
+from stprompt.synth.anomalies import AREA_FACTOR  # noqa: E402
 from stprompt.synth.config import replace  # noqa: E402
 from stprompt.synth.writer import dataset_files  # noqa: E402
 
 W, H = 160, 120
-# Tolerance on the anomaly area: the mean box area over a video's anomalous frames is steered to a
-# target drawn from cfg.anomaly_area and corrected while it is off by > 12 %; integer sprite sizes
-# and the agent-height clip leave it within 15 % of the range. Single frames vary around the mean
-# (a fire grows, smoke swells, objects enter the view): up to 2.5x the upper bound.
+# Tolerance on the anomaly area. Fire and explosion: the mean box area over a video's anomalous
+# frames is steered to a target drawn from cfg.anomaly_area and corrected while it is off by > 12 %;
+# integer sprite sizes leave it within 15 % of the range. Agent anomalies are drawn at the camera
+# zoom P (cfg.agent_height): their mean area is AREA_FACTOR[cls] * P**2 within a factor 1.5 (poses,
+# spin, entering the view). Single frames vary around the mean (a fire grows, smoke swells,
+# objects enter the view): up to 2.5x the upper bound.
 AREA_TOL = 0.15
 FRAME_AREA_MAX = 2.5
 
@@ -129,7 +132,8 @@ def test_ground_truth_invariants(cls):
     n_objects = 2 if cls in ("fighting", "road_accident") else 1
     for i in range(6):
         spec = make_spec(cfg, "test", cls, i)
-        gt = ground_truth(simulate(cfg, spec, textures=False))
+        plan = simulate(cfg, spec, textures=False)
+        gt = ground_truth(plan)
         T = spec.n_frames(cfg)
         assert gt.labels.shape == (T,) and gt.boxes.shape == (T, 4)
         present = ~np.isnan(gt.boxes[:, 0])
@@ -143,8 +147,17 @@ def test_ground_truth_invariants(cls):
         assert (b[:, 2] <= W).all() and (b[:, 3] <= H).all()
         assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
         mean_area = gt.mean_area_frac(W * H)
-        assert lo * (1 - AREA_TOL) <= mean_area <= hi * (1 + AREA_TOL), (spec.id, mean_area)
-        assert gt.area_fracs(W * H).max() <= FRAME_AREA_MAX * hi
+        P = plan.info["agent_height"]
+        assert cfg.agent_height[0] <= P <= cfg.agent_height[1]
+        if cls in ("fire", "explosion"):
+            assert lo * (1 - AREA_TOL) <= mean_area <= hi * (1 + AREA_TOL), (spec.id, mean_area)
+            assert gt.area_fracs(W * H).max() <= FRAME_AREA_MAX * hi
+        else:
+            ratio = mean_area * W * H / P ** 2 / AREA_FACTOR[cls]
+            assert 1 / 1.5 <= ratio <= 1.5, (spec.id, ratio)
+            # (two cars closing in from both sides have a union box far larger than the wreck)
+            frame_max = 4.0 if cls == "road_accident" else FRAME_AREA_MAX
+            assert gt.area_fracs(W * H).max() <= frame_max * AREA_FACTOR[cls] * P ** 2 / (W * H)
         # tracks: one per anomalous object; their union is the frame box
         assert gt.track_boxes.shape == (n_objects, T, 4)
         assert list(gt.track_ids) == list(range(1, n_objects + 1))
@@ -424,3 +437,42 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
     assert not set(calls) & set(calls2) and len(calls) + len(calls2) == len(video_specs(cfg))
     after = snapshot(tmp_path)
     assert all(after[k] == v for k, v in done_before.items() if k.endswith(".mp4"))
+
+
+def test_caption_windows_follow_the_labels():
+    """Grid-window captions: the crop is a window of the feature grid, and a window is captioned as
+    the anomaly only on a labelled frame where it holds most of the labelled box (or the anomaly
+    fills a quarter of it); a window captioned as normal shows at most a sliver of a labelled anomaly."""
+    from stprompt.features import window_boxes
+    from stprompt.synth.render import ground_truth, simulate
+    from stprompt.synth.config import VideoSpec
+
+    cfg = SynthConfig(seed=4)
+    imgs, caps, info = caption_dataset(cfg, 60, seed=3, size=32, mix={"window": 1.0},
+                                       classes=["fire", "road_accident", "fighting"], normal_scene_frac=0.2)
+    grid = {tuple(int(v) for v in b) for b in window_boxes(cfg.height, cfg.width, (3, 4), (48, 48))}
+    assert len(info) == 60 and all(d["kind"] == "window" for d in info)
+    assert all(tuple(d["crop"]) in grid for d in info)
+    truth = {}
+    n_anomalous = 0
+    for c, d in zip(caps, info):
+        if d["scene_id"] not in truth:
+            spec = VideoSpec(id=d["scene_id"], split="train", cls=d["scene_class"], n_snippets=cfg.snippets[0])
+            truth[d["scene_id"]] = ground_truth(simulate(cfg, spec))
+        gt, t = truth[d["scene_id"]], d["frame"]
+        x1, y1, x2, y2 = d["crop"]
+        box = gt.boxes[t]
+        if gt.labels[t]:
+            ix = max(0.0, min(x2, box[2]) - max(x1, box[0]))
+            iy = max(0.0, min(y2, box[3]) - max(y1, box[1]))
+            held = ix * iy / ((box[2] - box[0]) * (box[3] - box[1]))
+            fill = ix * iy / ((x2 - x1) * (y2 - y1))
+        else:
+            held = fill = 0.0
+        if d["anomalous"]:
+            n_anomalous += 1
+            assert gt.labels[t] and (held >= 0.5 or fill >= 0.25), (c, d)
+            assert d["category"] == d["scene_class"]
+        else:
+            assert held <= 0.1 and fill <= 0.05, (c, d)
+    assert 0 < n_anomalous < 60

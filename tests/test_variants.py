@@ -78,7 +78,11 @@ def test_synthvad_variant_regenerates_with_the_new_range_only(tmp_path):
     root = synthvad_variant(tmp_path / "data" / "synthvad", [0.1, 0.3], tmp_path)
     assert root == tmp_path / "data" / "synthvad_area-0.1-0.3"
     a, b = read_json(same / "meta.json")["config"], read_json(root / "meta.json")["config"]
-    assert b["anomaly_area"] == [0.1, 0.3] and {k for k in a if a[k] != b[k]} == {"anomaly_area"}
+    # the agents' zoom range scales with the area range (same factor in area: sqrt(0.1*0.3/0.0003) = 10,
+    # so heights x sqrt(10), clipped to a third of the frame height)
+    assert b["anomaly_area"] == [0.1, 0.3] and {k for k in a if a[k] != b[k]} == {"anomaly_area", "agent_height"}
+    factor = 10 ** 0.5
+    assert b["agent_height"] == [min(cfg.height // 3, round(h * factor)) for h in a["agent_height"]]
     big = read_json(root / "meta.json")["videos"][0]["anomaly_area_frac"]
     small = read_json(same / "meta.json")["videos"][0]["anomaly_area_frac"]
     assert big > small

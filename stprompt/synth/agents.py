@@ -323,13 +323,74 @@ def _walkable_band(rng, scene: Scene):
     return bands[rng.choice(len(bands), p=weights / weights.sum())]
 
 
+def traffic_clock(n_frames: int, stop: tuple[int, int] | None, ramp: int = 12,
+                  margin: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """The clock the traffic moves by: ``(t, tau)`` on integer frames ``-margin .. n_frames + margin``.
+    Without a stop ``tau = t``. A stop ``(a, b)`` halts every lane: speed eases from 1 to 0 over
+    ``ramp`` frames from ``a``, stays 0 until ``b``, then eases back to 1 (``tau`` is the integral of
+    the speed). Cars of a lane placed by ``tau`` keep their spacing while they brake and wait."""
+    t = np.arange(-margin, n_frames + margin + 1, dtype=np.float64)
+    if stop is None:
+        return t, t.copy()
+    a, b = stop
+
+    def ease(x):
+        x = np.clip(x, 0.0, 1.0)
+        return x * x * (3 - 2 * x)
+
+    speed = np.where(t < b, 1 - ease((t - a) / ramp), ease((t - b) / ramp))
+    tau = np.concatenate([[t[0]], t[0] + np.cumsum(0.5 * (speed[1:] + speed[:-1]))])
+    return t, tau
+
+
+def queue_behind(fx: np.ndarray, t0: int, blocked_from: int, stop_x: float, direction: int,
+                  brake: float) -> np.ndarray:
+    """Positions of a car that must stop with its reference point at ``stop_x`` from frame
+    ``blocked_from`` on: before that it drives freely; after, it approaches ``stop_x`` and eases to a
+    halt over the last ``brake`` pixels (it never passes ``stop_x``)."""
+    out = fx.copy()
+    t = t0 + np.arange(len(fx))
+    left = direction * (stop_x - fx)  # distance still free ahead of the car
+    late = t >= blocked_from
+    eased = np.where(left > brake, left, brake * np.exp((left - brake) / max(brake, 1e-6)))
+    out[late] = stop_x - direction * eased[late]
+    if late.any() and (~late).any():  # no jump at the moment the road gets blocked
+        first = int(np.argmax(late))
+        out[first:] = np.where(direction * (out[first:] - out[first - 1]) < 0, out[first - 1], out[first:])
+    return out
+
+
 def normal_tracks(rng: np.random.Generator, scene: Scene, n_frames: int, n_agents: int,
-                  walk_speed: float, car_until: int | None = None) -> list[Track]:
+                  walk_speed: float, car_until: int | None = None,
+                  stop: tuple[int, int] | None = None,
+                  blocked: dict[int, tuple[float, float]] | None = None,
+                  closed: dict[int, tuple[int, int]] | None = None) -> list[Track]:
     """Normal activity: ``n_agents`` slots, each a succession of agents (60 % pedestrians) that cross
-    the view and are replaced after a random gap. Cars exist only while they can leave the view
-    before ``car_until`` (a crash blocks the road from then on)."""
+    the view and are replaced after a random gap. ``stop = (a, b)``: the traffic halts from frame
+    ``a`` and moves on at ``b`` (a normal event, like a red light out of view; cars in view brake,
+    wait and drive on, see :func:`traffic_clock`). A crash blocks lanes from frame ``car_until``:
+    ``blocked = {lane index: (x1, x2)}`` (the wreck's extent) makes that lane's cars keep coming and
+    queue up behind the wreck, each stopping a gap behind the one before (:func:`queue_behind`);
+    the other lanes flow on. ``closed = {lane index: (a, b)}``: no normal car of that lane is in view
+    during frames ``a..b`` (a crash car drives there then). Without ``blocked``, cars exist only while
+    they can leave the view before ``car_until``."""
     W, P = scene.width, scene.P
     car_until = n_frames if car_until is None else car_until
+    clock_t, clock = traffic_clock(n_frames, stop)
+    blocked = dict(blocked or {})
+    waiting: list[tuple[int, Track, float]] = []  # (lane, track, half length) of cars on the road at the crash
+
+    def tau(frame):  # traffic clock at (integer or fractional) frames
+        return np.interp(frame, clock_t, clock)
+
+    def frame_at(value: float) -> float:  # first frame at which the clock reaches value
+        i = int(np.searchsorted(clock, value, side="left"))
+        if i >= len(clock):
+            return float(clock_t[-1] + (value - clock[-1]))
+        if i == 0:
+            return float(clock_t[0] - (clock[0] - value))
+        lo, hi = clock[i - 1], clock[i]
+        return float(clock_t[i - 1] + (value - lo) / (hi - lo)) if hi > lo else float(clock_t[i])
     lane_speed = [walk_speed * rng.uniform(4.0, 7.0) for _ in scene.lanes]
     lane_entries: list[list[tuple[float, float]]] = [[] for _ in scene.lanes]  # (entry time, spacing)
     tracks: list[Track] = []
@@ -364,28 +425,81 @@ def normal_tracks(rng: np.random.Generator, scene: Scene, n_frames: int, n_agent
                 half = sprite.shape[1] / 2 + 2
                 x_entry = -half if lane.direction > 0 else W + half
                 span = W + 2 * half
-                # entry time (when the car is at the entry edge); cars of a lane share a speed, so
-                # keeping entries spaced keeps them apart everywhere
+                # entry time on the traffic clock (when the car is at the entry edge); cars of a
+                # lane share a speed and the clock, so keeping entries spaced keeps them apart
                 if first:
-                    t_entry = t - rng.uniform(0, span) / speed
+                    t_entry = float(tau(t)) - rng.uniform(0, span) / speed
                 else:
-                    t_entry = float(t)
+                    t_entry = float(tau(t))
                 spacing = (2 * half + 0.5 * P) / speed
                 for _ in range(50):
                     clash = [(e, s) for e, s in lane_entries[lane_i] if abs(e - t_entry) < max(s, spacing)]
                     if not clash:
                         break
                     t_entry = max(e + max(s, spacing) for e, s in clash) + 1
-                t0 = int(math.ceil(max(t_entry, t)))
-                t_exit = t_entry + span / speed
+                t0 = int(math.ceil(max(frame_at(t_entry), t)))
+                t_exit = frame_at(t_entry + span / speed)
                 n = int(math.ceil(t_exit)) - t0 + 1
-                if n <= 0 or t0 >= n_frames or (car_until < n_frames and t_exit > car_until):
-                    break  # the road is blocked (or the video over) for this slot's cars
+                window = (closed or {}).get(lane_i)
+                if window is not None and t0 <= window[1] and t_exit >= window[0]:
+                    t = window[1] + 1 + int(rng.integers(0, 30))  # the slot waits for the lane to clear
+                    continue
+                queued = False
+                if car_until < n_frames and t_exit > car_until:  # still on the road at the crash
+                    if blocked and lane_i not in blocked:
+                        pass  # a lane the wreck leaves free: traffic flows on
+                    elif lane_i not in blocked or t0 >= n_frames:
+                        break  # the road is blocked (or the video over) for this slot's cars
+                    else:
+                        n, queued = n_frames - t0, True
+                if n <= 0 or t0 >= n_frames:
+                    break
                 lane_entries[lane_i].append((t_entry, spacing))
-                fx = x_entry + lane.direction * speed * (np.arange(t0, t0 + n) - t_entry)
+                fx = x_entry + lane.direction * speed * (tau(np.arange(t0, t0 + n)) - t_entry)
+                if queued:
+                    waiting.append((lane_i, Track("car", t0, fx, np.full(n, float(lane.y_wheel)),
+                                                  np.zeros(n, np.int64), [sprite], info=info), half))
+                    # it waits in the queue until the end; the slot sends the next car once this one
+                    # has about reached the wreck (traffic keeps coming until the queue is full)
+                    t = t0 + int(math.ceil(0.5 * span / speed)) + int(rng.integers(0, 60))
+                    first = False
+                    continue
                 fy = np.full(n, float(lane.y_wheel))
                 tracks.append(Track("car", t0, fx, fy, np.zeros(n, np.int64), [sprite], info=info))
             t = tracks[-1].t1
             t += int(rng.integers(0, 60))
             first = False
-    return tracks
+    return tracks + _queue(waiting, blocked, scene, car_until)
+
+
+def _queue(waiting: list[tuple[int, "Track", float]], blocked: dict[int, tuple[float, float]],
+           scene: Scene, blocked_from: int) -> list[Track]:
+    """The cars still on a blocked lane at the crash: those already past the wreck drive on, those
+    at it are dropped (they would overlap the crashed cars), the others queue behind it in order of
+    arrival (each stops a gap behind the one ahead)."""
+    out = []
+    gap = 0.4 * scene.P
+    for lane_i in sorted({w[0] for w in waiting}):
+        d = scene.lanes[lane_i].direction
+        x1, x2 = blocked[lane_i]
+        edge, far_edge = (x1, x2) if d > 0 else (x2, x1)  # where cars of this lane meet the wreck
+        cars = []
+        for _, tr, half in (w for w in waiting if w[0] == lane_i):
+            k = min(max(blocked_from - tr.t0, 0), len(tr.fx) - 1)
+            if tr.t0 <= blocked_from and d * (tr.fx[k] - d * half - far_edge) > 0:
+                inside = (tr.fx > -2 * half) & (tr.fx < scene.width + 2 * half)
+                n = int(np.flatnonzero(inside)[-1]) + 1
+                out.append(Track("car", tr.t0, tr.fx[:n], tr.fy[:n], tr.pose[:n], tr.sprites, info=tr.info))
+                continue  # past the wreck: it leaves
+            if d * (tr.fx[k] + d * half - edge) > -gap:  # its front is at the wreck already
+                continue
+            reach = np.flatnonzero(d * (tr.fx + d * half - edge) > -gap)
+            arrival = tr.t0 + (int(reach[0]) if reach.size else len(tr.fx))
+            cars.append((arrival, tr, half))
+        front = edge - d * gap
+        for _, tr, half in sorted(cars, key=lambda c: c[0]):
+            centre = front - d * half
+            tr.fx = queue_behind(tr.fx, tr.t0, blocked_from, centre, d, brake=1.5 * scene.P)
+            out.append(tr)
+            front = centre - d * (half + gap)
+    return out

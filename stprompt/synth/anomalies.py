@@ -8,18 +8,20 @@ is read off these flags and the sprites' masks by :mod:`stprompt.synth.render`, 
   part. Anomalous while they fight.
 - ``fire``: a flickering flame blob on the ground grows, burns, and (if the video lasts) dies out.
 - ``explosion``: a bright flash expands within a few frames, turns into grey smoke that swells, rises
-  and fades. Anomalous while flash or smoke is dense (opacity >= ``SMOKE_MASK_ALPHA``).
+  and fades. Anomalous while any of it is visible (opacity >= ``SOFT_MASK_ALPHA``).
 - ``road_accident``: a car swerves into the oncoming lane and collides head-on with a car there; it
-  spins and both stop; the wreck stays until the end of the video (the road is blocked, no other
-  car enters). Anomalous from the swerve on.
+  spins and both stop in that lane; the wreck stays until the end of the video. Traffic goes on: the
+  other lane flows as before, and the cars of the blocked lane queue up behind the wreck (so the
+  scene does not simply go still after a crash, a cue that is not the crash). Anomalous from the
+  swerve on.
 - ``running``: a pedestrian walks, then runs at 3-5x walking speed until out of view, using exactly
   the sprites and pose cycle of walking: a still frame shows an ordinary pedestrian (motion-only).
 - ``car_on_sidewalk``: a car drives along a sidewalk, either entering the view on it or mounting it
   from the adjacent lane (context anomaly). Anomalous while its wheels are on the sidewalk.
 
-Sizes: object anomalies are drawn at the scene's pedestrian height ``P`` (their size sets the camera
-zoom); fire and explosion at a radius ``R``. :data:`AREA_FACTOR` gives the expected mean box area in
-units of the size squared, used for the first guess of the size; :mod:`render` then corrects it.
+Sizes: object anomalies are drawn at the scene's pedestrian height ``P`` (the camera zoom, drawn the
+same way for every video); fire and explosion at a radius ``R`` set by a target area.
+:data:`AREA_FACTOR` gives the expected mean box area in units of the size squared.
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ from .agents import (CAR_COLORS, FIGHT_POSES, Sprite, SpriteSequence, Track, car
                      walk_poses)
 from .scene import GRASS, ROAD, SIDEWALK, Scene, value_noise
 
-#: Mean box area over anomalous frames / size**2 (size = P or R), measured on generated videos;
-#: only the first guess of the size, the realised area is corrected in ``render.simulate``.
-AREA_FACTOR = {"fighting": 0.88, "running": 0.29, "car_on_sidewalk": 1.47, "road_accident": 9.0,
+#: Mean box area over anomalous frames / size**2 (size = P or R), measured on generated videos:
+#: for agent anomalies the area they take at a zoom P; for fire and explosion only the first guess
+#: of the radius (the realised area is corrected in ``render.simulate``).
+AREA_FACTOR = {"fighting": 0.88, "running": 0.29, "car_on_sidewalk": 1.47, "road_accident": 7.0,
                "fire": 4.56, "explosion": 5.45}
-SMOKE_MASK_ALPHA = 0.35  # smoke/glow pixels at least this opaque belong to the anomaly mask
+#: Soft sprites (smoke, flash, the fire's glow) belong to the anomaly's mask, box and frame labels
+#: wherever they are at least this opaque: below it a pixel changes by less than
+#: :data:`stprompt.synth.audit.VISIBLE` = 8 grey levels against any background it can lie on (the
+#: contrast of smoke or glow with a background is at most ~200 levels), so the labels cover
+#: everything visible of the anomaly (``tests/test_synth_audit.py`` measures it).
+SOFT_MASK_ALPHA = 0.04
 
 
 def _smoothstep(x):
@@ -240,7 +248,7 @@ def plan_road_accident(rng, scene: Scene, n_frames: int, snippet_len: int, walk_
     x_c = rng.uniform(0.35, 0.65) * W
     t = np.arange(n_frames, dtype=np.float64)
     tracks = []
-    spin = rng.choice((-1, 1)) * rng.uniform(35, 110)
+    spin = rng.choice((-1, 1)) * rng.uniform(15, 40)  # small enough for the wreck to stay in its lane
     recoil = rng.uniform(0.1, 0.3) * P
     for oid, lane in ((1, upper), (2, lower)):
         info = make_car(rng, P, lane.direction)[1]
@@ -255,8 +263,8 @@ def plan_road_accident(rng, scene: Scene, n_frames: int, snippet_len: int, walk_
         after = t >= t_c
         fx[after] = cx_c - d * recoil * (1 - np.exp(-(t[after] - t_c) / tau))
         cy_lane = lane.y_wheel - Hc / 2
-        if oid == 1:  # the swerving car ends half-way into the other lane
-            cy_end = cy_lane + rng.uniform(0.55, 0.8) * (lower.y_wheel - upper.y_wheel)
+        if oid == 1:  # the swerving car ends in the other lane: the wreck blocks only that lane
+            cy_end = cy_lane + rng.uniform(0.9, 1.0) * (lower.y_wheel - upper.y_wheel)
             frac = _smoothstep((t - s) / swerve)
             fy = cy_lane + (cy_end - cy_lane) * frac
             angle_end = spin
@@ -322,8 +330,8 @@ def _ground_point(rng, scene: Scene, clearance: float, surfaces=(ROAD, SIDEWALK,
 
 def fire_sprite(seed: int, k: int, radius: float) -> Sprite:
     """Flames of half-width ``radius`` at frame ``k``: a teardrop of heat perturbed by rising value
-    noise, coloured dark red -> orange -> yellow -> white; a faint orange glow around (not in the
-    mask). Anchor: centre of the flames' base."""
+    noise, coloured dark red -> orange -> yellow -> white; a faint orange glow hugging them (in the
+    mask where visible, :data:`SOFT_MASK_ALPHA`). Anchor: centre of the flames' base."""
     rng = np.random.default_rng([seed, k])
     r = max(1.5, radius)
     h, w = int(math.ceil(3.0 * r)) + 4, int(math.ceil(2.8 * r)) + 4
@@ -338,9 +346,10 @@ def fire_sprite(seed: int, k: int, radius: float) -> Sprite:
     mask = (heat > 0.12) & (v > -0.25)
     heat_c = np.clip(heat * (1.1 - 0.25 * np.clip(v / 2.3, 0, 1)), 0, 1)
     rgb = _palette(heat_c)
-    glow = np.clip(0.28 * (1 - np.hypot(u, (v - 0.8) / 1.4) / 2.0), 0, 0.28)
+    glow = np.clip(0.28 * (1 - np.hypot(u, (v - 0.8) / 1.4) / 1.2), 0, 0.28)
     alpha = np.where(mask, 1.0, glow).astype(np.float32)
     rgb = np.where(mask[..., None], rgb, np.float32((255, 150, 40)))
+    mask = alpha >= SOFT_MASK_ALPHA
     return Sprite(rgb=np.clip(rgb, 0, 255).astype(np.uint8), mask=mask, anchor=(base, int(cx)),
                   alpha=alpha)
 
@@ -391,7 +400,7 @@ def explosion_sprite(seed: int, k: int, R: float, flash: int, smoke_frames: floa
     grey = SMOKE_GREY + 40 * lump[..., None] + 25 * (1 - heat[..., None])
     rgb = fire_rgb * (1 - smoke) + np.broadcast_to(grey, fire_rgb.shape) * smoke
     alpha = (np.clip(shape * 4, 0, 1) * opacity).astype(np.float32)
-    mask = alpha >= SMOKE_MASK_ALPHA
+    mask = alpha >= SOFT_MASK_ALPHA
     return Sprite(rgb=np.clip(rgb, 0, 255).astype(np.uint8), mask=mask,
                   anchor=(int(round(c + 0.6 * rad)), int(round(c))), alpha=alpha)
 

@@ -13,7 +13,15 @@ pretrained model. From each scene it cuts four kinds of samples:
 - ``background``: a crop of one surface without agents: "a picture of grass" (sky, road, building,
   sidewalk) — the normal queries of the spatial stream;
 - ``frame``: the whole frame, squashed to a square: "a surveillance view of a street",
-  "a street with a fire on the road".
+  "a street with a fire on the road";
+- ``window``: one window of the grid the features cut (``window_boxes``: by default 3x4 windows of
+  48x48 pixels, ``01_data_prep``'s recipe), captioned by what it holds: the anomaly when it holds most
+  of the anomaly's box (or the anomaly fills a quarter of it), else the normal agent or tree it holds
+  most of, else its main surface. These are the images the spatial stream and SA2 ask the CLIP
+  about: off-centre, partly cut objects, surfaces at the edge of a window.
+
+Every caption follows the ground truth's definition of the anomaly (the frames and boxes where it is
+labelled, :mod:`stprompt.synth.audit`): a crop is captioned as an anomaly only on labelled frames.
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ from .config import NORMAL, SynthConfig, VideoSpec
 from .render import Plan, render_frames, simulate
 from .scene import SURFACES
 
-KINDS = ("anomaly", "agent", "background", "frame")
-DEFAULT_MIX = {"anomaly": 0.3, "agent": 0.25, "background": 0.3, "frame": 0.15}
-PER_SCENE = {"anomaly": 3, "agent": 3, "background": 4, "frame": 2}  # most samples of a kind per scene
+KINDS = ("anomaly", "agent", "background", "frame", "window")
+DEFAULT_MIX = {"anomaly": 0.3, "agent": 0.25, "background": 0.3, "frame": 0.15, "window": 0.0}
+PER_SCENE = {"anomaly": 3, "agent": 3, "background": 4, "frame": 2, "window": 4}  # most samples of a kind per scene
+DEFAULT_WINDOWS = ((3, 4), (48, 48))  # (grid rows, cols), (height, width): 01_data_prep's default recipe
 
 # "{s}" is the surface under the object (road, sidewalk, grass)
 ANOMALY_TEMPLATES = {
@@ -49,6 +58,7 @@ PEDESTRIAN_TEMPLATES = ["a person walking on the {s}", "a pedestrian on the {s}"
                         "a photo of a person", "a person walking"]
 CAR_TEMPLATES = ["a car on the road", "a car driving on the road", "a {c} car on the road",
                  "a photo of a {c} car", "a {c} car"]
+TREE_TEMPLATES = ["a picture of tree", "a tree", "a tree on the {s}", "a tree in the wind", "a photo of a tree"]
 BACKGROUND_TEMPLATES = ["a picture of {s}", "a photo of {s}", "a picture of {s}", "{s}"]
 SCENE_WORDS = {"street": "a street", "park": "a road through a park", "plaza": "a plaza by a road",
                "field": "a road by a field"}
@@ -102,7 +112,71 @@ def _surface_word(plan: Plan, x: float, y: float) -> str:
     return SURFACES[plan.scene.surface_at(x, y)]
 
 
-def _scene_samples(rng, plan: Plan, need: dict[str, int]) -> list[dict]:
+def _inside(window, box) -> float:
+    """Share of ``box`` inside ``window``."""
+    return _overlap(window, box)
+
+
+def _window_samples(rng, plan: Plan, windows: np.ndarray, anomaly_boxes: dict, k: int,
+                    anomaly_key_and_surface) -> list[dict]:
+    """``k`` grid windows of random frames, captioned by their content (module docstring)."""
+    cfg, scene = plan.cfg, plan.scene
+    W, H, T = cfg.width, cfg.height, plan.n_frames
+    cls = plan.spec.cls
+    out = []
+    labelled = sorted(anomaly_boxes)
+    for _ in range(k):
+        # half of an anomalous scene's windows come from labelled frames, so anomalies are seen
+        if labelled and cls not in (NORMAL, "running") and rng.random() < 0.5:
+            t = int(labelled[rng.integers(len(labelled))])
+        else:
+            t = int(rng.integers(T))
+        win = tuple(int(v) for v in windows[rng.integers(len(windows))])
+        wa = (win[2] - win[0]) * (win[3] - win[1])
+        box = anomaly_boxes.get(t)
+        if box is not None and cls not in (NORMAL, "running"):
+            held = _inside(win, box)  # share of the anomaly's box in the window
+            fill = held * (box[2] - box[0]) * (box[3] - box[1]) / wa  # share of the window it fills
+            if held >= 0.5 or fill >= 0.25:
+                key, surf = anomaly_key_and_surface(t)
+                tmpl = ANOMALY_TEMPLATES[key]
+                out.append({"kind": "window", "frame": t, "crop": win, "anomalous": True, "category": cls,
+                            "caption": tmpl[rng.integers(len(tmpl))].format(s=surf)})
+                continue
+            if held > 0.1 or fill > 0.05:
+                continue  # part of the anomaly shows: neither anomalous nor clearly normal
+        best, best_share = None, 0.0
+        for tr in plan.tracks:
+            if not tr.covers(t) or (tr.object_id > 0 and tr.anomalous[t - tr.t0] and cls != "running"):
+                continue
+            b = tr.box(t, W, H)
+            if b is None:
+                continue
+            share = _inside(win, b)
+            if share >= 0.5 and (b[2] - b[0]) * (b[3] - b[1]) >= 0.04 * wa and share > best_share:
+                best, best_share = tr, share
+        if best is not None:
+            k_ = t - best.t0
+            surf = _surface_word(plan, best.fx[k_], best.fy[k_] - 1)
+            if best.kind == "pedestrian":
+                caption, category = PEDESTRIAN_TEMPLATES[rng.integers(len(PEDESTRIAN_TEMPLATES))].format(s=surf), "pedestrian"
+            elif best.kind == "tree":
+                caption, category = TREE_TEMPLATES[rng.integers(len(TREE_TEMPLATES))].format(s=surf), "tree"
+            else:
+                caption = CAR_TEMPLATES[rng.integers(len(CAR_TEMPLATES))].format(c=best.info["color"])
+                category = "car"
+        else:
+            labels = scene.labels[win[1]:win[3], win[0]:win[2]]
+            values, counts = np.unique(labels, return_counts=True)
+            main = int(values[np.argmax(counts)])
+            caption = BACKGROUND_TEMPLATES[rng.integers(len(BACKGROUND_TEMPLATES))].format(s=SURFACES[main])
+            category = SURFACES[main]
+        out.append({"kind": "window", "frame": t, "crop": win, "anomalous": False, "category": category,
+                    "caption": caption, **({"source": "running"} if cls == "running" else {})})
+    return out
+
+
+def _scene_samples(rng, plan: Plan, need: dict[str, int], windows: np.ndarray | None = None) -> list[dict]:
     """Sample requests (kind, frame, crop box, caption, info) from one scene."""
     cfg, scene = plan.cfg, plan.scene
     W, H, T = cfg.width, cfg.height, plan.n_frames
@@ -156,7 +230,7 @@ def _scene_samples(rng, plan: Plan, need: dict[str, int]) -> list[dict]:
     if need.get("agent", 0):
         candidates = []
         for tr in plan.tracks:
-            if tr.kind not in ("pedestrian", "car"):
+            if tr.kind not in ("pedestrian", "car", "tree"):
                 continue
             runner = tr.info.get("role") == "runner"
             lo, hi = max(0, tr.t0), min(T, tr.t1)
@@ -189,6 +263,10 @@ def _scene_samples(rng, plan: Plan, need: dict[str, int]) -> list[dict]:
                 tmpl = PEDESTRIAN_TEMPLATES
                 caption = tmpl[rng.integers(len(tmpl))].format(s=surf)
                 category = "pedestrian"
+            elif tr.kind == "tree":
+                surf = _surface_word(plan, tr.fx[k], tr.fy[k] - 1)
+                caption = TREE_TEMPLATES[rng.integers(len(TREE_TEMPLATES))].format(s=surf)
+                category = "tree"
             else:
                 tmpl = CAR_TEMPLATES
                 caption = tmpl[rng.integers(len(tmpl))].format(c=tr.info["color"])
@@ -216,6 +294,9 @@ def _scene_samples(rng, plan: Plan, need: dict[str, int]) -> list[dict]:
                                 "caption": tmpl[rng.integers(len(tmpl))].format(s=SURFACES[s]),
                                 "category": SURFACES[s], "anomalous": False})
                     break
+    if need.get("window", 0) and windows is not None:
+        out += _window_samples(rng, plan, windows, boxes, min(PER_SCENE["window"], need["window"]),
+                               anomaly_key_and_surface)
     scene_words = SCENE_WORDS[scene.layout]
     for _ in range(min(PER_SCENE["frame"], need.get("frame", 0))):
         if anomalous_frames and cls not in (NORMAL, "running") and rng.random() < 0.6:
@@ -239,7 +320,7 @@ def _scene_samples(rng, plan: Plan, need: dict[str, int]) -> list[dict]:
 
 def caption_dataset(cfg: SynthConfig, n: int, seed: int = 0, split: str = "train", size: int = 64,
                     mix: dict[str, float] | None = None, classes: list[str] | None = None,
-                    normal_scene_frac: float = 0.25):
+                    normal_scene_frac: float = 0.25, windows=DEFAULT_WINDOWS):
     """``n`` captioned images for CLIP pretraining (or, with ``split="heldout"``, evaluation).
 
     Args:
@@ -249,7 +330,10 @@ def caption_dataset(cfg: SynthConfig, n: int, seed: int = 0, split: str = "train
         split: ``"train"`` or ``"heldout"`` (two disjoint scene streams, both disjoint from every
             dataset video).
         size: side of the square output images in pixels.
-        mix: fraction of each sample kind (``anomaly``, ``agent``, ``background``, ``frame``).
+        mix: fraction of each sample kind (``anomaly``, ``agent``, ``background``, ``frame``,
+            ``window``).
+        windows: ``((rows, cols), (height, width))`` of the window grid the ``window`` samples are
+            cut from (spread evenly over the frame, as :func:`stprompt.features.window_boxes`).
         classes: anomaly classes whose scenes are drawn; default ``cfg.classes`` (open-set held-out
             classes included, as a web-pretrained CLIP knows fires and fights; pass the training
             classes to exclude them).
@@ -271,6 +355,9 @@ def caption_dataset(cfg: SynthConfig, n: int, seed: int = 0, split: str = "train
     if any(c not in cfg.classes for c in classes):
         raise ValueError(f"caption_dataset: classes {classes} must be a subset of {cfg.classes}")
     total = sum(mix.values())
+    from ..features import window_boxes
+
+    grid_boxes = window_boxes(cfg.height, cfg.width, windows[0], windows[1]) if mix.get("window") else None
     quota = {k: int(round(n * mix.get(k, 0) / total)) for k in KINDS}
     quota[max(quota, key=lambda k: mix.get(k, 0))] += n - sum(quota.values())  # exact total
     pools: dict[str, list] = {k: [] for k in KINDS}
@@ -292,7 +379,8 @@ def caption_dataset(cfg: SynthConfig, n: int, seed: int = 0, split: str = "train
         plan = simulate(cfg, spec)
         rng = np.random.default_rng([seed, 2 if split == "train" else 3, i])
         need = {k: quota[k] - len(pools[k]) for k in KINDS}
-        requests = [r for r in _scene_samples(rng, plan, need) if len(pools[r["kind"]]) < quota[r["kind"]]]
+        requests = [r for r in _scene_samples(rng, plan, need, grid_boxes)
+                    if len(pools[r["kind"]]) < quota[r["kind"]]]
         if not requests:
             continue
         taken = []

@@ -45,9 +45,11 @@ class SynthConfig:
     width: int = 160  # frame width in pixels (even: H.264 yuv420p)
     height: int = 120  # frame height in pixels (even)
     fps: int = 25  # frames per second written to the MP4
-    anomaly_area: tuple[float, float] = (0.01, 0.06)  # target mean box area / frame area, drawn log-uniformly
-    agent_height: tuple[int, int] = (8, 34)  # pedestrian height in pixels (camera zoom) is clipped to this
-    clutter: tuple[int, int] = (2, 6)  # normal agents (pedestrians, cars) in view at once, inclusive range
+    anomaly_area: tuple[float, float] = (0.01, 0.06)  # fire and explosion: target mean box area / frame area, drawn log-uniformly
+    agent_height: tuple[int, int] = (10, 24)  # camera zoom: pedestrian height in pixels, drawn log-uniformly for every video (agent anomalies' size)
+    clutter: tuple[int, int] = (2, 6)  # moving things in view at once (normal agents + the anomaly's movers), inclusive range
+    traffic_stops: float = 0.5  # share of videos (of every class but road_accident) whose traffic halts once, for 48-200 frames
+    trees: float = 0.6  # share of videos with a tree that sways and rustles in gusts (normal motion that is not an agent)
     noise_sigma: float = 3.0  # std of additive Gaussian sensor noise, in 8-bit grey levels
     flicker: float = 0.02  # amplitude of frame-to-frame random illumination gain (fraction)
     drift: float = 0.10  # amplitude of the slow sinusoidal illumination drift (fraction)
@@ -90,6 +92,9 @@ class SynthConfig:
         c_lo, c_hi = self.clutter
         if not 0 <= c_lo <= c_hi:
             raise ValueError(f"clutter: expected 0 <= min <= max, got {self.clutter}")
+        for name in ("traffic_stops", "trees"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}: expected a share in [0, 1], got {getattr(self, name)}")
         if self.noise_sigma < 0 or not 0 <= self.flicker < 0.5 or not 0 <= self.drift < 0.5:
             raise ValueError("noise_sigma must be >= 0, flicker and drift in [0, 0.5)")
         if self.fps < 1:
@@ -168,3 +173,17 @@ def video_specs(cfg: SynthConfig) -> list[VideoSpec]:
 def replace(cfg: SynthConfig, **changes) -> SynthConfig:
     """A copy of ``cfg`` with ``changes`` (validated again)."""
     return dataclasses.replace(cfg, **changes)
+
+
+def with_anomaly_area(cfg: SynthConfig, anomaly_area) -> SynthConfig:
+    """``cfg`` with every anomaly scaled to a new area range (the anomaly-scale sweep): fire and
+    explosion get ``anomaly_area`` directly; agent anomalies, whose size is the camera zoom, get the
+    zoom range ``agent_height`` scaled by ``sqrt(g_new / g_old)`` (``g``: the geometric mean of the
+    range), i.e. the same factor in area, clipped to ``4 .. height // 3`` pixels."""
+    lo, hi = (float(a) for a in anomaly_area)
+    old = (float(cfg.anomaly_area[0]) * float(cfg.anomaly_area[1])) ** 0.5
+    factor = ((lo * hi) ** 0.5 / old) ** 0.5
+    top = cfg.height // 3
+    h_lo = int(min(top, max(4, round(cfg.agent_height[0] * factor))))
+    h_hi = int(min(top, max(h_lo, round(cfg.agent_height[1] * factor))))
+    return replace(cfg, anomaly_area=(lo, hi), agent_height=(h_lo, h_hi))

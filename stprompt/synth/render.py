@@ -21,10 +21,18 @@ import numpy as np
 
 from .agents import WALK_SPEED, Sprite, Track, normal_tracks
 from .anomalies import AREA_FACTOR, PLANNERS
-from .config import NORMAL, OBJECT_CLASSES, SynthConfig, VideoSpec, video_seed
+from .config import NORMAL, SynthConfig, VideoSpec, video_seed
+from .distractors import plan_tree
 from .scene import Scene, make_scene
 
 NOISE_BANK = 4  # noise images per video
+#: Moving things an anomaly brings into view while it lasts (the fighters, the runner, the car on
+#: the sidewalk, a flickering fire or a swelling explosion); they take that many of the video's
+#: clutter slots, so anomalous videos are not simply busier than normal ones
+#: (``stprompt.synth.audit.motion_shortcut_auc``). A crash's cars stand still once they have
+#: crashed, so they take no slot: the scene around the wreck stays as busy as a normal one.
+MOVERS = {"fighting": 2, "running": 1, "car_on_sidewalk": 1, "road_accident": 0, "fire": 1,
+          "explosion": 0}
 NOISE_PAD = 32  # extra rows/cols of each noise image (random offsets)
 NOISE_CLIP = 31  # noise values are clipped to +-NOISE_CLIP grey levels
 
@@ -99,63 +107,75 @@ def _mean_area(tracks: list[Track], n_frames: int, W: int, H: int) -> float | No
 def simulate(cfg: SynthConfig, spec: VideoSpec, textures: bool = True) -> Plan:
     """Draw the video's scene, agents, anomaly and camera from its seed ``(cfg.seed, spec.id)``.
 
-    Sizes: the target mean box area ``a`` is drawn log-uniformly from ``cfg.anomaly_area``. For an
-    agent anomaly the pedestrian height is ``P = sqrt(a * frame_area / AREA_FACTOR[cls])``
-    (clipped to ``cfg.agent_height``); fire and explosion get a radius the same way, and their
-    scene's ``P`` is drawn as if the video held a random agent anomaly (as are normal videos), so
-    the camera zoom does not give away the label. The realised mean area is measured and the size
-    corrected (at most twice) when it is off by more than 12 %. The clip bounds what agent
-    anomalies can reach: with the default 8-34 px, a runner covers at most about 2 % of the frame
-    and a two-car crash at least about 2 %.
+    Sizes: the camera zoom — the pedestrian height ``P`` in pixels — is drawn log-uniformly from
+    ``cfg.agent_height`` for every video, whatever its class, so the zoom says nothing about the
+    label or the class (when each class had a zoom of its own, a far camera gave away a crash and a
+    close one a runner, through appearance and through the motion of everything in view). Agent
+    anomalies (fighting, running, car on sidewalk, crash) are drawn at that height, so their area
+    follows from the zoom: about ``AREA_FACTOR[cls] · P²`` (a runner 0.3 P², a crash of two cars
+    9 P²). Fire and explosion are drawn at the radius that gives a target mean box area ``a``
+    (log-uniform in ``cfg.anomaly_area``); their realised area is measured and the radius corrected
+    (at most twice) when it is off by more than 12 %.
     """
     T, W, H = spec.n_frames(cfg), cfg.width, cfg.height
     F = W * H
-    size_ss, scene_ss, agent_ss, anom_ss, camera_ss, noise_ss = video_seed(cfg.seed, spec.id).spawn(6)
+    size_ss, scene_ss, agent_ss, anom_ss, camera_ss, noise_ss, stop_ss, tree_ss = \
+        video_seed(cfg.seed, spec.id).spawn(8)
     rng = np.random.default_rng(size_ss)
     target = _loguniform(rng, *cfg.anomaly_area)
     layout = cfg.layouts[int(rng.integers(len(cfg.layouts)))]
-    object_classes = [c for c in cfg.classes if c in OBJECT_CLASSES] or list(OBJECT_CLASSES)
-    phantom = object_classes[int(rng.integers(len(object_classes)))]
-    phantom_area = _loguniform(rng, *cfg.anomaly_area)
+    P_px = int(round(_loguniform(rng, *cfg.agent_height)))  # the camera zoom: one law for every video
     speed_factor = rng.uniform(0.85, 1.15)
     n_agents = int(rng.integers(cfg.clutter[0], cfg.clutter[1] + 1))
     cls = spec.cls
-    p_lo, p_hi = cfg.agent_height
-    if cls in OBJECT_CLASSES:
-        P = math.sqrt(target * F / AREA_FACTOR[cls])
-        size = None
-    else:
-        P = math.sqrt(phantom_area * F / AREA_FACTOR[phantom])
-        size = math.sqrt(target * F / AREA_FACTOR[cls]) if cls != NORMAL else None
+    # agent anomalies are drawn at the scene's pedestrian height; fire and explosion at the radius
+    # that gives the target area
+    size = math.sqrt(target * F / AREA_FACTOR[cls]) if cls in ("fire", "explosion") else None
 
     anomaly: list[Track] = []
-    realised = None
-    for attempt in range(3):
-        P_px = int(np.clip(round(P), p_lo, p_hi))
-        scene = make_scene(np.random.default_rng(scene_ss), W, H, P_px, layout, textures=False)
-        walk_speed = WALK_SPEED * P_px * speed_factor
-        if cls == NORMAL:
-            break
+    realised, attempt = None, -1
+    scene = make_scene(np.random.default_rng(scene_ss), W, H, P_px, layout, textures=False)
+    walk_speed = WALK_SPEED * P_px * speed_factor
+    for attempt in range(3 if cls != NORMAL else 0):
         anomaly = PLANNERS[cls](np.random.default_rng(anom_ss), scene, T, cfg.snippet_len,
                                 walk_speed, size if size is not None else P_px)
         realised = _mean_area(anomaly, T, W, H)
-        if realised is None or abs(math.log(target / realised)) < math.log(1.12) or attempt == 2:
+        if size is None or realised is None or abs(math.log(target / realised)) < math.log(1.12) \
+                or attempt == 2:
             break
-        if size is None:
-            P_new = int(np.clip(round(P_px * math.sqrt(target / realised)), p_lo, p_hi))
-            if P_new == P_px:
-                break
-            P = P_new
-        else:
-            size *= math.sqrt(target / realised)
+        size *= math.sqrt(target / realised)
 
     if textures:
         scene = make_scene(np.random.default_rng(scene_ss), W, H, P_px, layout, textures=True)
-    car_until = None
+    car_until = stop = blocked = closed = None
     if cls == "road_accident":
         first = [tr.t0 + int(np.argmax(tr.anomalous)) for tr in anomaly if tr.anomalous.any()]
         car_until = min(first) if first else None
-    normal = normal_tracks(np.random.default_rng(agent_ss), scene, T, n_agents, walk_speed, car_until)
+        wreck = [tr.box(tr.t1 - 1, W, H) for tr in anomaly]
+        wreck = [b for b in wreck if b is not None]
+        if car_until is not None and wreck:
+            # the wreck stands in the lower lane: its cars queue behind it, the other lane flows on
+            # once the swerving car has left it; no normal car shares a lane with a crash car before
+            lower = max(range(len(scene.lanes)), key=lambda i: scene.lanes[i].y_wheel)
+            upper = min(range(len(scene.lanes)), key=lambda i: scene.lanes[i].y_wheel)
+            blocked = {lower: (float(min(b[0] for b in wreck)), float(max(b[2] for b in wreck)))}
+            by_id = {tr.object_id: tr for tr in anomaly}
+            settle = car_until + int(by_id[1].info.get("collision_frame", car_until) - car_until) + 8
+            closed = {upper: (by_id[1].t0, settle), lower: (by_id[2].t0, car_until)}
+    else:
+        stop_rng = np.random.default_rng(stop_ss)
+        if stop_rng.random() < cfg.traffic_stops:
+            length = int(stop_rng.integers(48, 201))
+            a = int(stop_rng.integers(0, max(1, T - length // 2)))
+            stop = (a, a + length)
+    # as many moving things as a normal video of the same clutter: the anomaly's movers take slots
+    n_normal = max(0, n_agents - MOVERS.get(cls, 0))
+    normal = normal_tracks(np.random.default_rng(agent_ss), scene, T, n_normal, walk_speed, car_until, stop,
+                           blocked, closed)
+    tree_rng = np.random.default_rng(tree_ss)
+    if tree_rng.random() < cfg.trees:  # a crown of about an anomaly's size
+        crown = math.sqrt(_loguniform(tree_rng, *cfg.anomaly_area) * F / math.pi) / 1.15
+        normal.append(plan_tree(tree_rng, scene, T, crown))
 
     cam = np.random.default_rng(camera_ss)
     t = np.arange(T, dtype=np.float64)
@@ -167,8 +187,9 @@ def simulate(cfg: SynthConfig, spec: VideoSpec, textures: bool = True) -> Plan:
     gains = (exposure * drift[:, None] * tint * flicker[:, None]).astype(np.float32)
     noise_pick = np.stack([cam.integers(0, NOISE_BANK, T), cam.integers(0, NOISE_PAD + 1, T),
                            cam.integers(0, NOISE_PAD + 1, T)], axis=1)
-    info = {"layout": layout, "agent_height": P_px, "walk_speed": walk_speed, "n_agents": n_agents,
-            "target_area_frac": target if cls != NORMAL else None,
+    info = {"layout": layout, "agent_height": P_px, "walk_speed": walk_speed, "n_agents": n_normal,
+            "traffic_stop": list(stop) if stop else None,
+            "target_area_frac": target if size is not None else None,
             "realised_area_frac": realised, "size_attempts": attempt + 1,
             "anomaly_size": size if size is not None else (P_px if cls != NORMAL else None)}
     return Plan(cfg=cfg, spec=spec, scene=scene, tracks=normal + anomaly, gains=gains,
@@ -256,11 +277,15 @@ def noise_image(plan: Plan, k: int) -> np.ndarray:
     return (np.clip(np.rint(noise), -NOISE_CLIP, NOISE_CLIP) + off).astype(np.uint16)
 
 
-def render_frames(plan: Plan, frames=None, with_masks: bool = True, block: int = 16):
+def render_frames(plan: Plan, frames=None, with_masks: bool = True, block: int = 16,
+                  hide_anomalies: bool = False):
     """Render frames ``frames`` (indices; default all) of ``plan``.
 
     Returns ``(images (N, H, W, 3) uint8, masks (N, H, W) uint8 or None)``; the masks hold the
-    anomalous objects' pixels on the frames where they are anomalous."""
+    anomalous objects' pixels on the frames where they are anomalous. ``hide_anomalies`` leaves the
+    anomaly objects out on those frames (everything else, noise included, is the same), so the
+    difference with the normal render is exactly what the anomaly adds: its *footprint*
+    (:mod:`stprompt.synth.audit`)."""
     cfg, scene = plan.cfg, plan.scene
     if scene.background is None:
         raise ValueError("render_frames: the plan's scene has no textures (simulate(textures=True))")
@@ -290,6 +315,8 @@ def render_frames(plan: Plan, frames=None, with_masks: bool = True, block: int =
             for tr in live:
                 sprite, y0, x0 = tr.placed(t)
                 anomalous = bool(tr.anomalous[t - tr.t0]) and tr.object_id > 0
+                if anomalous and hide_anomalies:
+                    continue
                 _paste(buf[i], sprite, y0, x0, m_out if anomalous else None)
             k, dy, dx = plan.noise_pick[t]
             f = buf[i]
