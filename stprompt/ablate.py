@@ -122,7 +122,7 @@ def load_grid(path: str | Path) -> AblationGrid:
 def plan(grid: AblationGrid, source: str = "", profile: Any = None) -> tuple[list[Point], Path, Path]:
     """Every point of the grid with its checked parameters; the notebook and the output folder.
     ``profile``: the base profile (default: load ``grid.profile``)."""
-    from .pipeline import fingerprint_steps, validate_profile
+    from .steps import fingerprint_steps, validate_profile
 
     prof = profile or _load_profile(grid, source)
     steps = {s.name: s for s in fingerprint_steps(validate_profile(prof), prof)}
@@ -143,7 +143,7 @@ def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None
                 source: str = "") -> tuple[list[Point], Path, Path]:
     """The points of ``grid`` under ``profile``; ``upstream`` (the fingerprints of the steps the
     grid's notebook needs) goes into every point's fingerprint, so new data reruns the grid."""
-    from .pipeline import library_hash, notebook_defaults, notebook_modules, notebook_parameters, \
+    from .runner import library_hash, notebook_defaults, notebook_modules, notebook_parameters, \
         notebook_source_hash, parse_type_hint
 
     source = source or grid.source or grid.name
@@ -225,7 +225,7 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
              upstream: str | None = None) -> dict[str, Any]:
     """Run (or skip) this shard's points, then summarise every finished point of the grid.
     ``profile``/``upstream``: given by `stprompt reproduce`, which has them at hand."""
-    from .pipeline import StepFailed, execute_notebook
+    from .runner import StepFailed, execute_notebook
 
     grid = path if isinstance(path, AblationGrid) else load_grid(path)
     if upstream is None:

@@ -75,10 +75,10 @@ def test_random_init_follows_the_seed(tiny):
 
 
 def test_spec_from_mapping_checks_keys():
-    spec = vlm._as_spec({"model": "tiny_clip", "device": "cpu"}, {})
+    spec = vlm.spec._as_spec({"model": "tiny_clip", "device": "cpu"}, {})
     assert spec.model == "tiny_clip" and spec.pretrained is None
     with pytest.raises(ConfigError, match="unknown key 'checkpont'.*did you mean 'checkpoint'"):
-        vlm._as_spec({"checkpont": "x.pt"}, {})
+        vlm.spec._as_spec({"checkpont": "x.pt"}, {})
 
 
 def test_unknown_model_lists_project_configs():
@@ -192,16 +192,16 @@ def test_cached_pretrained_files_are_found(tmp_path):
     # open_clip's URL cache: <cache_dir>/<file name of the URL>
     (tmp_path / "ViT-B-16.pt").write_bytes(b"x")
     cfg = {"url": "https://example.org/clip/models/abc/ViT-B-16.pt", "hf_hub": ""}
-    assert vlm._cached_pretrained_file(cfg, str(tmp_path)) == str(tmp_path / "ViT-B-16.pt")
+    assert vlm.checkpoints._cached_pretrained_file(cfg, str(tmp_path)) == str(tmp_path / "ViT-B-16.pt")
     # the Hugging Face hub cache, where the safetensors twin of the default file is preferred
     repo = tmp_path / "hub" / "models--org--clip"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("abc123")
     (repo / "snapshots" / "abc123").mkdir(parents=True)
     (repo / "snapshots" / "abc123" / "open_clip_model.safetensors").write_bytes(b"x")
-    found = vlm._cached_pretrained_file({"hf_hub": "org/clip/"}, str(tmp_path / "hub"))
+    found = vlm.checkpoints._cached_pretrained_file({"hf_hub": "org/clip/"}, str(tmp_path / "hub"))
     assert found is not None and found.endswith("open_clip_model.safetensors")
-    assert vlm._cached_pretrained_file({"hf_hub": "org/other/"}, str(tmp_path / "hub")) is None
+    assert vlm.checkpoints._cached_pretrained_file({"hf_hub": "org/other/"}, str(tmp_path / "hub")) is None
 
 
 # --------------------------------------------------------------------------------------------

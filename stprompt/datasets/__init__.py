@@ -16,9 +16,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .groundtruth import frame_boxes, load_pixel_mask, load_track_boxes
 from .records import (SNIPPET_LEN, DatasetError, DatasetWarning, VideoRecord, accepted_lengths,
-                      check_feature_length, check_length, frame_boxes, frame_labels,
-                      load_pixel_mask, load_track_boxes, snippet_count, summary_table)
+                      check_feature_length, check_length, frame_labels, snippet_count, summary_table)
 from .shanghaitech import ShanghaiTechOptions, read_shanghaitech
 from .synthvad import SynthVADOptions, read_synthvad
 from .ubnormal import UBnormalOptions, read_ubnormal

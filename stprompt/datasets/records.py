@@ -3,7 +3,9 @@
 A :class:`VideoRecord` is one video with its video-level label and, where the split has them, its
 ground truth: temporal segments or a frame-mask file, boxes, a pixel-mask file, object tracks.
 Ground truth stays **per video** (never one concatenated vector), so that every comparison with
-features or scores can check lengths and name the video when they disagree.
+features or scores can check lengths and name the video when they disagree. What is read from a
+dataset's own files on demand (pixel masks, track boxes) is in :mod:`.groundtruth`, above the
+readers: this module imports none of them.
 
 Frame-label length convention
 -----------------------------
@@ -94,7 +96,7 @@ class VideoRecord:
       ``mask``), or a UBnormal annotation folder of id masks;
     - ``tracks``: ``[(object_id, start, end)]`` of the anomalous objects;
     - ``track_boxes``: ``(K, n_frames, 4)`` boxes of each track (order of ``tracks``), NaN where the
-      object is absent; ``track_boxes_path`` is where :func:`load_track_boxes` reads them when they
+      object is absent; ``track_boxes_path`` is where :func:`.groundtruth.load_track_boxes` reads them when they
       were not loaded with the record (UBnormal id masks are read on demand);
     - ``regions_from_pixel_mask``: tracks and their boxes are derived from the pixel mask on first
       use (:func:`tracks_from_pixel_mask`; ShanghaiTech without track files).
@@ -394,58 +396,9 @@ def scale_boxes(boxes: Mapping[int, Box], from_size: tuple[int, int],
     return {f: (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy) for f, b in boxes.items()}
 
 
-def load_pixel_mask(record: VideoRecord, frames: Sequence[int] | None = None) -> np.ndarray:
-    """The ``(n_frames, H, W)`` uint8 0/1 pixel mask of ``record`` (zeros for a normal video
-    without a mask file); with ``frames``, only those frames ``(len(frames), H, W)`` (a ``.npy``
-    mask is memory-mapped, so only they are read)."""
-    idx = np.arange(record.n_frames) if frames is None else np.asarray(frames, dtype=np.int64)
-    if record.pixel_mask_path is None:
-        if record.label == 0 and record.width and record.height:
-            return np.zeros((len(idx), record.height, record.width), dtype=np.uint8)
-        raise DatasetError(f"video '{record.id}' ({record.split} split): no pixel mask")
-    if record.pixel_mask_path.is_dir():
-        from .ubnormal import read_pixel_mask_from_id_masks  # the UBnormal format, read on demand
-        return read_pixel_mask_from_id_masks(record, idx)
-    path = record.pixel_mask_path
-    shape = mask_file_shape(path)
-    if len(shape) != 3 or shape[0] != record.n_frames or (
-            record.height and record.width and shape[1:] != (record.height, record.width)):
-        raise DatasetError(f"video '{record.id}': pixel mask {path} has shape {shape}, expected "
-                           f"({record.n_frames}, {record.height}, {record.width})")
-    mask = np.load(path, mmap_mode="r", allow_pickle=False) if path.suffix == ".npy" \
-        else read_mask_file(path)
-    return (np.asarray(mask[idx]) > 0).astype(np.uint8)
-
-
 def has_tracks(record: VideoRecord) -> bool:
     """Whether the record has (or can derive) per-object tracks with boxes."""
     return bool(record.tracks) or record.regions_from_pixel_mask
-
-
-def load_track_boxes(record: VideoRecord) -> np.ndarray:
-    """The ``(K, n_frames, 4)`` boxes of the record's tracks, NaN where an object is absent;
-    read on first use from ``track_boxes_path`` (or derived from the pixel mask, with the tracks,
-    when ``regions_from_pixel_mask``) and kept on the record."""
-    if record.track_boxes is not None:
-        return record.track_boxes
-    if record.regions_from_pixel_mask and record.tracks is None:
-        if record.pixel_mask_path is None:
-            raise DatasetError(f"video '{record.id}': regions from the pixel mask, but it has none")
-        record.tracks, boxes = tracks_from_pixel_mask(iter_mask_frames(record), record.n_frames)
-        record.track_boxes = boxes
-        return boxes
-    if not record.tracks:
-        return np.full((0, record.n_frames, 4), np.nan, dtype=np.float32)
-    if record.track_boxes_path is None:
-        raise DatasetError(f"video '{record.id}': has tracks but no per-frame track boxes")
-    if record.track_boxes_path.is_dir():
-        from .ubnormal import read_track_boxes_from_id_masks  # the UBnormal format, read on demand
-        boxes = read_track_boxes_from_id_masks(record)
-    else:
-        from .synthvad import read_track_boxes_file
-        boxes = read_track_boxes_file(record.track_boxes_path, record)
-    record.track_boxes = boxes
-    return boxes
 
 
 def iter_mask_frames(record: VideoRecord):
@@ -517,32 +470,6 @@ def tracks_from_pixel_mask(frames, n_frames: int) -> tuple[list[Track], np.ndarr
         for f, box in per_frame.items():
             out[k, f] = box
     return [(k + 1, s, e) for k, (s, e) in enumerate(spans)], out
-
-
-def frame_boxes(record: VideoRecord) -> np.ndarray:
-    """A dense ``(n_frames, 4)`` box array: ``boxes`` if the record has them, else the sparse
-    boxes at their frames, else the union box of the tracks per frame; NaN rows where none."""
-    if record.boxes is not None:
-        return record.boxes
-    out = np.full((record.n_frames, 4), np.nan, dtype=np.float32)
-    if record.sparse_boxes:
-        for f, box in record.sparse_boxes.items():
-            out[f] = box
-        return out
-    if has_tracks(record):
-        tb = load_track_boxes(record)
-        if not len(tb):
-            return out
-        present = ~np.isnan(tb).any(axis=2)  # (K, n)
-        any_present = present.any(axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames stay NaN
-            out[:, 0] = np.nanmin(tb[:, :, 0], axis=0)
-            out[:, 1] = np.nanmin(tb[:, :, 1], axis=0)
-            out[:, 2] = np.nanmax(tb[:, :, 2], axis=0)
-            out[:, 3] = np.nanmax(tb[:, :, 3], axis=0)
-        out[~any_present] = np.nan
-    return out
 
 
 def merge_segments(segments: Iterable[Segment]) -> list[Segment]:

@@ -11,7 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .records import VideoRecord, frame_boxes, frame_labels
+from .groundtruth import frame_boxes
+from .records import VideoRecord, frame_labels
 from .video import read_frames
 
 

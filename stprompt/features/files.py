@@ -1,0 +1,269 @@
+"""Feature files on disk: one ``<video_id>.npz`` per video (fp16 features, fp32 motion, the recipe
+as JSON), written atomically, read into float32 (:func:`load_features`) or memory-mapped
+(:func:`map_features`, :class:`MappedArray`); and the per-split manifests that name any video left
+without a valid file (:func:`check_split`, :func:`write_manifest`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import zipfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..io import atomic_path, resolve
+
+
+def feature_path(out_dir: str | Path, video_id: str) -> Path:
+    return resolve(out_dir) / f"{video_id}.npz"
+
+
+def save_features(path: str | Path, arrays: dict[str, np.ndarray], recipe: dict[str, Any],
+                  video_id: str, n_frames: int) -> Path:
+    """Write one video's features atomically: features fp16, motion fp32, recipe as JSON."""
+    meta = dict(recipe, video_id=video_id, n_frames=int(n_frames), library_version=__version__,
+                window_boxes=np.asarray(arrays["boxes"]).tolist())
+    payload = {k: np.asarray(v, dtype=np.float16) for k, v in arrays.items()
+               if k in ("frame", "patch", "frame_crops")}
+    payload["motion"] = np.asarray(arrays["motion"], dtype=np.float32)
+    payload["recipe"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **payload)
+    return Path(path)
+
+
+class FeatureFileError(ValueError):
+    """A feature file is missing, corrupt, inconsistent or was made with another recipe."""
+
+
+@dataclasses.dataclass
+class VideoFeatures:
+    video_id: str
+    frame: np.ndarray  # (T, D) float32
+    patch: np.ndarray | None  # (T, G, D) float32
+    motion: np.ndarray  # (T, G) float32
+    recipe: dict[str, Any]
+    frame_crops: np.ndarray | None = None  # (10, T, D) with tencrop
+
+    @property
+    def n_snippets(self) -> int:
+        return len(self.frame)
+
+
+def load_features(path: str | Path, recipe_hash: str | None = None) -> VideoFeatures:
+    """Load and check a feature file; raise :class:`FeatureFileError` naming it when it is corrupt,
+    its arrays disagree in length, or (given ``recipe_hash``) it was made with another recipe."""
+    path = Path(path)
+    if not path.is_file():
+        raise FeatureFileError(f"{path}: feature file not found (run `stprompt extract`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise FeatureFileError(f"{path}: corrupt feature file ({exc})") from exc
+    missing = [k for k in ("frame", "motion", "recipe") if k not in data]
+    if missing:
+        raise FeatureFileError(f"{path}: missing arrays {missing}")
+    recipe = json.loads(str(data["recipe"]))
+    if recipe_hash is not None and recipe.get("recipe_hash") != recipe_hash:
+        raise FeatureFileError(f"{path}: made with recipe {recipe.get('recipe_hash')}, expected "
+                               f"{recipe_hash} (re-extract with the current parameters)")
+    frame = data["frame"].astype(np.float32)
+    motion = data["motion"].astype(np.float32)
+    patch = data["patch"].astype(np.float32) if "patch" in data else None
+    T = len(frame)
+    expected_T = math.ceil(recipe["n_frames"] / recipe["features"]["snippet_len"])
+    if T != expected_T or len(motion) != T or (patch is not None and len(patch) != T):
+        raise FeatureFileError(f"{path}: inconsistent lengths frame={T}, motion={len(motion)}, "
+                               f"patch={None if patch is None else len(patch)}, expected {expected_T} "
+                               f"snippets for {recipe['n_frames']} frames")
+    crops = data["frame_crops"].astype(np.float32) if "frame_crops" in data else None
+    return VideoFeatures(recipe["video_id"], frame, patch, motion, recipe, crops)
+
+
+def is_valid(path: str | Path, recipe_hash: str) -> bool:
+    try:
+        load_features(path, recipe_hash)
+        return True
+    except FeatureFileError:
+        return False
+
+
+class MappedArray:
+    """One array of a feature file read through a memory map when it is used: nothing of it is
+    held in memory in between, no file stays open, and processes that read the same file share
+    its pages (the OS page cache). Rows come out as float32 (the file stores fp16 features).
+
+    ``len``, ``shape`` and ``dtype`` (on disk) describe it; ``a[i]``/``a[i:j]`` and
+    ``np.asarray(a)`` read float32 copies; :meth:`map` gives the read-only map itself (on-disk
+    dtype, valid while referenced); :meth:`rows` and :meth:`index` give lazy sub-arrays.
+    """
+
+    __slots__ = ("path", "offset", "shape", "dtype")
+
+    def __init__(self, path: str | Path, offset: int, shape: Sequence[int], dtype: Any):
+        self.path, self.offset = Path(path), int(offset)
+        self.shape, self.dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"MappedArray({self.path.name}, shape={self.shape}, dtype={self.dtype})"
+
+    def map(self) -> np.ndarray:
+        if not self.shape[0] or 0 in self.shape:
+            return np.zeros(self.shape, self.dtype)
+        return np.memmap(self.path, self.dtype, mode="r", offset=self.offset, shape=self.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.map()[key], dtype=np.float32)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.array(self.map(), dtype=dtype or np.float32)
+
+    def rows(self, start: int, stop: int) -> "MappedArray":
+        """Rows ``[start, stop)``, still on disk."""
+        start, stop = max(0, int(start)), min(self.shape[0], int(stop))
+        row = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        return MappedArray(self.path, self.offset + start * row, (max(0, stop - start), *self.shape[1:]),
+                           self.dtype)
+
+    def index(self, i: int) -> "MappedArray":
+        """``a[i]`` (e.g. one crop of ``frame_crops``), still on disk."""
+        return self.rows(i, i + 1).reshape(self.shape[1:])
+
+    def reshape(self, shape: Sequence[int]) -> "MappedArray":
+        if int(np.prod(shape)) != int(np.prod(self.shape)):
+            raise ValueError(f"cannot reshape {self.shape} to {tuple(shape)}")
+        return MappedArray(self.path, self.offset, shape, self.dtype)
+
+
+def rows_of(a: Any, start: int, stop: int) -> Any:
+    """Rows ``[start, stop)`` of an array or :class:`MappedArray` (lazy for the latter)."""
+    return a.rows(start, stop) if isinstance(a, MappedArray) else a[start:stop]
+
+
+def _npz_members(path: Path) -> dict[str, tuple[int, tuple[int, ...], np.dtype]]:
+    """``{name: (data offset, shape, dtype)}`` of the uncompressed ``.npy`` members of an ``.npz``
+    (``np.savez`` stores them uncompressed; each is a local zip header, then the ``.npy`` header,
+    then the raw C-order array)."""
+    import struct
+
+    out = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise FeatureFileError(f"{path}: member {info.filename} is compressed; feature files are "
+                                       f"written uncompressed (re-extract it)")
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise FeatureFileError(f"{path}: corrupt zip header of {info.filename}")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            fh.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(fh)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise FeatureFileError(f"{path}: {info.filename} has .npy format {version}, expected 1.0 or 2.0")
+            shape, fortran, dtype = read_header(fh)
+            if fortran or dtype.hasobject:
+                raise FeatureFileError(f"{path}: {info.filename} is not a plain C-order array")
+            out[info.filename[:-4]] = (fh.tell(), tuple(shape), dtype)
+    return out
+
+
+def map_features(path: str | Path, recipe_hash: str | None = None) -> VideoFeatures:
+    """A feature file's arrays as :class:`MappedArray` s (memory-mapped on use, fp16 on disk,
+    float32 when read) with the same checks as :func:`load_features` on the headers: the file
+    exists and is a readable ``.npz``, has ``frame``/``motion``/``recipe``, the recipe hash matches
+    (given ``recipe_hash``) and the lengths agree. Only the headers and the recipe are read, so
+    checking a split of 1,900 videos takes seconds; data corruption inside an array (which the zip
+    checksum catches) is :func:`load_features`' and the extractor's resume check's business."""
+    path = Path(path)
+    if not path.is_file():
+        raise FeatureFileError(f"{path}: feature file not found (run `stprompt extract`)")
+    try:
+        members = _npz_members(path)
+        with zipfile.ZipFile(path) as zf, zf.open("recipe.npy") as fh:
+            recipe = json.loads(str(np.lib.format.read_array(fh, allow_pickle=False)))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        raise FeatureFileError(f"{path}: corrupt feature file ({exc})") from exc
+    missing = [k for k in ("frame", "motion") if k not in members]
+    if missing:
+        raise FeatureFileError(f"{path}: missing arrays {missing}")
+    if recipe_hash is not None and recipe.get("recipe_hash") != recipe_hash:
+        raise FeatureFileError(f"{path}: made with recipe {recipe.get('recipe_hash')}, expected "
+                               f"{recipe_hash} (re-extract with the current parameters)")
+    arrays = {k: MappedArray(path, *v) for k, v in members.items() if k != "recipe"}
+    size = path.stat().st_size
+    for k, a in arrays.items():
+        if a.offset + a.dtype.itemsize * int(np.prod(a.shape)) > size:
+            raise FeatureFileError(f"{path}: corrupt feature file (array {k} runs past the end)")
+    frame, motion, patch = arrays["frame"], arrays["motion"], arrays.get("patch")
+    T = len(frame)
+    expected_T = math.ceil(recipe["n_frames"] / recipe["features"]["snippet_len"])
+    if T != expected_T or len(motion) != T or (patch is not None and len(patch) != T):
+        raise FeatureFileError(f"{path}: inconsistent lengths frame={T}, motion={len(motion)}, "
+                               f"patch={None if patch is None else len(patch)}, expected {expected_T} "
+                               f"snippets for {recipe['n_frames']} frames")
+    return VideoFeatures(recipe["video_id"], frame, patch, motion, recipe, arrays.get("frame_crops"))
+
+
+def manifest_path(out_dir: str | Path, split: str) -> Path:
+    return resolve(out_dir) / f"manifest_{split}.json"
+
+
+def check_split(records: Sequence[Any], out_dir: str | Path, recipe_hash: str | None = None
+                ) -> dict[str, Any]:
+    """Which videos of a split have a valid feature file in ``out_dir`` (:func:`map_features`:
+    exists, readable, recipe, lengths; and the number of snippets matches the record's frames).
+    Returns ``{"snippets": {id: T}, "problems": {id: reason}}``."""
+    from ..datasets.records import DatasetError, check_feature_length
+
+    good, problems = {}, {}
+    for rec in records:
+        try:
+            feats = map_features(feature_path(out_dir, rec.id), recipe_hash)
+            check_feature_length(rec, feats.n_snippets)
+            good[rec.id] = feats.n_snippets
+        except (FeatureFileError, DatasetError) as exc:
+            problems[rec.id] = str(exc)
+    return {"snippets": good, "problems": problems}
+
+
+def missing_features_message(problems: dict[str, str], n_videos: int, what: str, limit: int = 20) -> str:
+    lines = [f"  {vid}: {why}" for vid, why in list(problems.items())[:limit]]
+    more = [f"  ... and {len(problems) - limit} more"] if len(problems) > limit else []
+    return (f"{len(problems)} of {n_videos} videos of {what} have no valid feature file (run "
+            f"`stprompt extract` for them):\n" + "\n".join(lines + more))
+
+
+def write_manifest(records: Sequence[Any], out_dir: str | Path, split: str, recipe_hash: str) -> Path:
+    """After every rank has finished a split: check that each of its videos has a valid feature
+    file (:func:`check_split`) and write ``<out_dir>/manifest_<split>.json`` (the recipe hash, the
+    snippets of each video, the problems). Raises :class:`FeatureFileError` naming every video
+    without a valid file (the manifest is written first, listing them)."""
+    from ..io import write_json
+
+    result = check_split(records, out_dir, recipe_hash)
+    path = manifest_path(out_dir, split)
+    write_json(path, {"split": split, "recipe_hash": recipe_hash, "videos": len(records),
+                      "complete": not result["problems"], "snippets": result["snippets"],
+                      "problems": result["problems"]})
+    if result["problems"]:
+        raise FeatureFileError(missing_features_message(result["problems"], len(records),
+                                                        f"split '{split}' ({path})"))
+    return path
