@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -64,7 +63,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .config import ConfigError
 # the grid files and their points have a module of their own (stprompt.steps uses them); importable from here
 from .grids import AblationGrid, Point, _label, _load_profile, load_grid, plan_points  # noqa: F401
-from .io import read_json, resolve, write_json, write_text
+from .io import environment, read_json, resolve, write_json, write_text
 from .progress import progress_text
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -142,11 +141,8 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
     # order of floating-point sums, which changes training trajectories, and a point's numbers must
     # not depend on how the grid was scheduled. (Oversubscribing is also slow: 2 kernels x 2
     # threads on 2 cores ran ~30x slower.) Scale out with --jobs / --shard instead.
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    for k in _THREAD_VARS:
-        os.environ[k] = str(POINT_THREADS)
     started = time.perf_counter()
-    try:
+    with environment({k: str(POINT_THREADS) for k in _THREAD_VARS}):
         with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
             for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
                 eta = progress_text(k, len(todo), time.perf_counter() - started)
@@ -155,12 +151,6 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
                     echo(f"  [{k}/{len(todo)}] {p.name}: FAILED after {seconds:.1f}s\n    {error}")
                 else:
                     echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s  (grid {eta})")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     rows = summarize(points, out_dir, grid, profile or _load_profile(grid, grid.source))
     if failures:
         raise RuntimeError(f"grid {grid.name}: {len(failures)} point(s) failed: {', '.join(failures)}")
