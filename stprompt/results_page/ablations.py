@@ -107,6 +107,3 @@ def scale_table(series: Mapping[str, Sequence[Mapping]]) -> list[dict]:
                          "median area (%)": f"{p['x']:.2f}",
                          "frame AUC": _cell(p, "auc_micro"), "TIoU": _cell(p, "tiou")})
     return rows
-
-
-# --------------------------------------------------------------------------------------------
