@@ -45,78 +45,29 @@ on different data are compared only within the same data: switches of :data:`DAT
 (``anomaly_area`` regenerates SynthVAD) split the grid into data groups, each with its own
 reference (the anomaly-scale grid: STPrompt against the VadCLIP-style baseline at each scale). A
 configuration without saved scores (finished before they were kept) keeps mean ± std only.
+
+The grid file's schema and the planning of its points are :mod:`stprompt.grids` (the steps of a
+profile use them too; their names stay importable from here). Imports run one way: this module uses
+:mod:`stprompt.grids`, :mod:`stprompt.steps` and :mod:`stprompt.runner`; none of them uses it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
-import itertools
 import math
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .config import ConfigError, check_type, load_yaml, unknown_key_message
-from .io import read_json, resolve, stable_hash, write_json, write_text
+from .config import ConfigError
+# the grid files and their points have a module of their own (stprompt.steps uses them); importable from here
+from .grids import AblationGrid, Point, _label, _load_profile, load_grid, plan_points  # noqa: F401
+from .io import environment, read_json, resolve, write_json, write_text
 from .progress import progress_text
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 POINT_THREADS = 1  # compute threads of every point's kernel (see run_grid)
-
-
-@dataclasses.dataclass
-class AblationGrid:
-    """A grid of notebook runs (see the module docstring)."""
-
-    description: str = ""  # one line, shown in the summary
-    profile: str = "synthvad"  # base profile (name or YAML path)
-    notebook: str = "04_ablations"  # the notebook of the profile's notebook_dir run at each point
-    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])  # one run per seed and combination
-    seed_param: str = "seed"  # the notebook parameter that receives the seed
-    grid: dict[str, list] = dataclasses.field(default_factory=dict)  # parameter -> values (cartesian product)
-    points: list[dict] = dataclasses.field(default_factory=list)  # explicit combinations, added to the grid's
-    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed values for every point
-    out_dir: str = ""  # default: <profile run_dir>/ablations/<grid file stem>
-    reference: dict[str, Any] = dataclasses.field(default_factory=dict)  # switches of the reference configuration
-    name: str = ""  # default: the grid file's stem
-    source: str = ""  # the file it was loaded from (set by load_grid)
-
-
-@dataclasses.dataclass
-class Point:
-    name: str  # folder name, e.g. "sa2=true,sa2_k=3,seed=0"
-    switches: dict[str, Any]  # the grid values of this point (without the seed)
-    seed: int
-    params: dict[str, Any]  # everything the notebook receives
-    fingerprint: str = ""
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "-".join(_label(v) for v in value) or "none"  # [0.01, 0.06] -> "0.01-0.06"
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text)
-
-
-def load_grid(path: str | Path) -> AblationGrid:
-    path = resolve(path)
-    grid = load_yaml(AblationGrid, path)
-    grid.name = grid.name or path.stem
-    grid.source = str(path)
-    for key, values in grid.grid.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{path}: key 'grid.{key}': expected a non-empty list of values, got {values!r}")
-    if not grid.seeds:
-        raise ConfigError(f"{path}: key 'seeds': at least one seed")
-    switch_keys = set(grid.grid) | {k for p in grid.points for k in p}
-    for key in grid.reference:
-        if key not in switch_keys:
-            raise ConfigError(unknown_key_message(f"{path}: key 'reference.{key}' (not a switch of this grid)", key,
-                                                  sorted(switch_keys)))
-    return grid
 
 
 def plan(grid: AblationGrid, source: str = "", profile: Any = None) -> tuple[list[Point], Path, Path]:
@@ -128,74 +79,6 @@ def plan(grid: AblationGrid, source: str = "", profile: Any = None) -> tuple[lis
     steps = {s.name: s for s in fingerprint_steps(validate_profile(prof), prof)}
     upstream = steps[grid.notebook].upstream if grid.notebook in steps else ""
     return plan_points(grid, prof, upstream, source=source)
-
-
-def _load_profile(grid: AblationGrid, source: str) -> Any:
-    from .config import load_profile
-
-    try:
-        return load_profile(grid.profile)
-    except ConfigError as exc:
-        raise ConfigError(f"{source or grid.name}: key 'profile': {exc}") from None
-
-
-def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None = None,
-                source: str = "") -> tuple[list[Point], Path, Path]:
-    """The points of ``grid`` under ``profile``; ``upstream`` (the fingerprints of the steps the
-    grid's notebook needs) goes into every point's fingerprint, so new data reruns the grid."""
-    from .runner import library_hash, notebook_defaults, notebook_modules, notebook_parameters, \
-        notebook_source_hash, parse_type_hint
-
-    source = source or grid.source or grid.name
-    # the grid's own 'profile' is its default; a profile that lists the grid (reproduce) or
-    # `stprompt ablate GRID --profile P` runs it against that profile's data, features and run folder
-    prof = profile if profile is not None else _load_profile(grid, source)
-    notebook = resolve(prof.notebook_dir) / f"{grid.notebook}.ipynb"
-    if not notebook.is_file():
-        raise ConfigError(f"{source}: notebook {notebook} not found")
-    declared = notebook_parameters(notebook)
-    # the notebook's defaults, then what the profile gives that notebook (common + its section)
-    base = {**notebook_defaults(notebook),
-            **{k: v for k, v in prof.notebook_params(grid.notebook).items() if k in declared}}
-    out_dir = resolve(grid.out_dir or f"{prof.run_dir}/ablations/{grid.name}")
-    for key in [*grid.params, *grid.grid, grid.seed_param, "result_dir"]:
-        if key not in declared:
-            raise ConfigError(unknown_key_message(f"{source}: key '{key}' (notebook {notebook.name})",
-                                                  key, declared))
-    nb_hash, lib = notebook_source_hash(notebook), lib or library_hash(notebook_modules(notebook))
-    keys = list(grid.grid)
-    combos = [dict(zip(keys, combo)) for combo in itertools.product(*(grid.grid[k] for k in keys))] \
-        if keys else []
-    combos += [dict(c) for c in grid.points]
-    for combo in grid.points:
-        for key in combo:
-            if key not in declared:
-                raise ConfigError(unknown_key_message(f"{source}: key 'points' (notebook {notebook.name})",
-                                                      key, declared))
-    points = []
-    for switches in combos or [{}]:
-        for seed in grid.seeds:
-            name = ",".join([f"{k}={_label(v)}" for k, v in switches.items()] + [f"seed={seed}"])
-            params = {**base, **grid.params, **switches, grid.seed_param: seed,
-                      "result_dir": _portable(out_dir / name)}
-            for key, value in params.items():
-                tp = parse_type_hint(declared[key].type_hint, f"{notebook.name}: parameter '{key}'")
-                params[key] = check_type(value, tp, f"{source}: point {name}: key '{key}'")
-            if params.get("anomaly_area") and params.get("dataset", "synthvad") != "synthvad":
-                raise ConfigError(f"{source}: point {name}: key 'anomaly_area' regenerates SynthVAD, "
-                                  f"but profile '{prof.name}' reads {params['dataset']}; this grid "
-                                  f"runs on SynthVAD profiles only")
-            fp = stable_hash({"notebook": nb_hash, "params": params, "library": lib, "upstream": upstream})
-            points.append(Point(name, switches, seed, params, fp))
-    return points, notebook, out_dir
-
-
-def _portable(path: Path) -> str:
-    """``path`` relative to the repository root when inside it (fingerprints must not depend on
-    where the checkout lives), else absolute."""
-    from .io import repo_root
-
-    return str(path.relative_to(repo_root())) if path.is_relative_to(repo_root()) else str(path)
 
 
 def _done_path(out_dir: Path, point: Point) -> Path:
@@ -258,11 +141,8 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
     # order of floating-point sums, which changes training trajectories, and a point's numbers must
     # not depend on how the grid was scheduled. (Oversubscribing is also slow: 2 kernels x 2
     # threads on 2 cores ran ~30x slower.) Scale out with --jobs / --shard instead.
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    for k in _THREAD_VARS:
-        os.environ[k] = str(POINT_THREADS)
     started = time.perf_counter()
-    try:
+    with environment({k: str(POINT_THREADS) for k in _THREAD_VARS}):
         with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
             for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
                 eta = progress_text(k, len(todo), time.perf_counter() - started)
@@ -271,12 +151,6 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
                     echo(f"  [{k}/{len(todo)}] {p.name}: FAILED after {seconds:.1f}s\n    {error}")
                 else:
                     echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s  (grid {eta})")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     rows = summarize(points, out_dir, grid, profile or _load_profile(grid, grid.source))
     if failures:
         raise RuntimeError(f"grid {grid.name}: {len(failures)} point(s) failed: {', '.join(failures)}")
@@ -344,7 +218,7 @@ def profile_values(grid: AblationGrid, profile: Any) -> dict[str, Any]:
     defaults, the profile's parameters for it and the grid's ``params``; the empty feature
     overrides (``grid``, ``window``, ``patch_mode``: "as the profile") replaced by the recipe
     ``01_data_prep`` used, so they compare with the switches' values."""
-    from .pipeline import notebook_defaults
+    from .runner import notebook_defaults
     from .variants import FEATURE_OVERRIDES
 
     notebook = resolve(profile.notebook_dir) / f"{grid.notebook}.ipynb"

@@ -77,7 +77,7 @@ def execute(nb: nbformat.NotebookNode, folder: Path, timeout: int = 900) -> nbfo
     """Run the notebook with its default parameters in ``folder`` (as nbval does)."""
     from nbclient import NotebookClient
 
-    from .runner import kernel_manager_class  # the suite's quiet kernels (IPC, no stray interrupt)
+    from .kernels import kernel_manager_class  # the suite's quiet kernels (IPC, no stray interrupt)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     NotebookClient(nb, timeout=timeout, kernel_name="python3", kernel_manager_class=kernel_manager_class(),

@@ -8,11 +8,13 @@ ablation grids (:mod:`stprompt.ablate`) share.
   and :func:`library_hash` over :func:`notebook_modules`, the package modules its code imports,
   directly or through other modules.
 - Running: :func:`execute_notebook` (papermill in the repository root, under
-  :func:`kernel_manager_class`; a failing cell raises :class:`StepFailed`) and
+  :func:`~stprompt.kernels.kernel_manager_class`; a failing cell raises :class:`StepFailed`) and
   :func:`write_html_report` (the executed copy as HTML without code).
 
-Imports run one way: :mod:`stprompt.steps`, :mod:`stprompt.ablate` and :mod:`stprompt.pipeline`
-use this module; it uses none of them.
+Imports run one way: :mod:`stprompt.grids`, :mod:`stprompt.steps`, :mod:`stprompt.ablate` and
+:mod:`stprompt.pipeline` use this module; it uses none of them. The kernel manager lives in
+:mod:`stprompt.kernels`, which :mod:`stprompt.notebooks` (``make notebooks``) uses too, so that this
+module and that one do not import each other.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import nbformat
 
 from .config import ConfigError
 from .io import file_hash, repo_root, stable_hash, write_text
+from .kernels import kernel_manager_class  # noqa: F401  (re-exported: pipeline, tests)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -226,54 +229,6 @@ def write_html_report(executed: Path, html_path: Path) -> Path:
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb)
     return write_text(html_path, body)
-
-
-_KERNEL_MANAGER: Any = None
-
-
-def kernel_manager_class() -> type:
-    """The kernel manager every notebook of the suite runs under: jupyter_client's, with two
-    differences that keep the console quiet and honest.
-
-    - **IPC transport** in a private temporary folder instead of TCP on localhost: the kernel and
-      its client are on the same machine, Unix sockets are private to the user, and ipykernel does
-      not print its "running over TCP without encryption" warning at every kernel start.
-    - **No interrupt before the shutdown request.** jupyter_client interrupts a kernel (SIGINT)
-      before asking it to shut down; a kernel busy with a message at that instant logs
-      ``ERROR | KeyboardInterrupt caught in kernel`` although the notebook succeeded. The
-      notebook has finished when we shut its kernel down, so the interrupt is skipped then (a
-      timeout or Ctrl-C still interrupts as before).
-    """
-    global _KERNEL_MANAGER
-    if _KERNEL_MANAGER is None:
-        import shutil
-        import tempfile
-
-        from jupyter_client.manager import AsyncKernelManager
-        from traitlets import default
-
-        class SuiteKernelManager(AsyncKernelManager):
-            @default("transport")
-            def _default_transport(self) -> str:
-                return "ipc"
-
-            @default("ip")
-            def _default_ip(self) -> str:  # socket files kernel-N under a folder of our own
-                self._ipc_dir = tempfile.mkdtemp(prefix="stprompt-kernel-")
-                return str(Path(self._ipc_dir) / "kernel")
-
-            async def _async_interrupt_kernel(self) -> None:
-                if getattr(self, "shutting_down", False):
-                    return
-                await super()._async_interrupt_kernel()
-
-            def cleanup_ipc_files(self) -> None:
-                super().cleanup_ipc_files()
-                if getattr(self, "_ipc_dir", None):
-                    shutil.rmtree(self._ipc_dir, ignore_errors=True)
-
-        _KERNEL_MANAGER = SuiteKernelManager
-    return _KERNEL_MANAGER
 
 
 def execute_notebook(notebook: Path, executed: Path, params: dict[str, Any],

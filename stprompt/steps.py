@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, Profile, check_type, load_profile, unknown_key_message
+from .grids import load_grid, plan_points
 from .io import resolve, stable_hash
 from .runner import (library_hash, notebook_defaults, notebook_modules, notebook_needs, notebook_parameters,
                      notebook_source_hash, parse_type_hint)
@@ -91,8 +92,6 @@ def validate_profile(profile: Profile) -> list[Step]:
                                                   key, declared_anywhere))
     by_name = {s.name: s for s in steps}
     for entry in profile.ablations:
-        from .ablate import load_grid
-
         grid = load_grid(grid_path(entry, src))
         if grid.notebook not in by_name:
             raise ConfigError(f"{src}: key 'ablations': grid {grid.name} runs notebook {grid.notebook}, "
@@ -128,8 +127,6 @@ def resolved_params(profile: str | Profile, step: str, params_dir: str | Path | 
 def fingerprint_steps(steps: list[Step], profile: Profile | None = None) -> list[Step]:
     """Set every step's ``upstream`` and ``fingerprint`` (see the module docstring). ``profile`` is
     needed when steps carry ablation grids (their points are planned against it)."""
-    from .ablate import plan_points
-
     done: dict[str, str] = {}
     for step in steps:
         lib = library_hash(notebook_modules(step.notebook))

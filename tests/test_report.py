@@ -61,3 +61,20 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
         tmp.write_bytes(b"y")
     for f in (p, tmp_path / "b.bin"):
         assert f.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0600
+
+
+def test_environment_sets_then_restores_even_on_error(monkeypatch):
+    """io.environment (the thread counts of ablation kernels and decoding workers): inside the block
+    the variables hold the given values; after it each is back to its old value, or unset."""
+    import os
+
+    from stprompt.io import environment
+
+    monkeypatch.setenv("STPROMPT_TEST_SET", "before")
+    monkeypatch.delenv("STPROMPT_TEST_UNSET", raising=False)
+    with pytest.raises(RuntimeError):
+        with environment({"STPROMPT_TEST_SET": "1", "STPROMPT_TEST_UNSET": "2"}):
+            assert os.environ["STPROMPT_TEST_SET"] == "1" and os.environ["STPROMPT_TEST_UNSET"] == "2"
+            raise RuntimeError("the block fails")
+    assert os.environ["STPROMPT_TEST_SET"] == "before"
+    assert "STPROMPT_TEST_UNSET" not in os.environ

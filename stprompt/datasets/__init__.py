@@ -49,8 +49,8 @@ def reader_options(name: str, reader: Mapping[str, Any] | None = None,
                    source: str = "reader options") -> Any:
     """The options dataclass of dataset ``name`` filled from ``reader`` (a profile's ``reader:``
     block), every key and type checked: an unknown key or a wrong type is a
-    :class:`stprompt.config.ConfigError` naming ``source`` and the key."""
-    from ..config import from_dict
+    :class:`stprompt.schema.ConfigError` naming ``source`` and the key."""
+    from ..schema import from_dict
 
     if name not in READER_OPTIONS:
         raise DatasetError(f"unknown dataset '{name}'; known: {', '.join(READERS)}")
@@ -80,7 +80,7 @@ def load_dataset(name: str, root: str | Path, split: str, reader: Mapping[str, A
 def describe_reader(name: str, reader: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every option of dataset ``name``'s reader with the value ``reader`` gives it (defaults
     filled in), as plain data: what a results page states (e.g. the frame convention)."""
-    from ..config import to_dict
+    from ..schema import to_dict
 
     return to_dict(reader_options(name, reader))
 

@@ -184,7 +184,7 @@ def read_track_file(path: Path, n_frames: int, width: int, height: int, video: s
 def read_shanghaitech(root: str | Path, split: str, **options) -> list[VideoRecord]:
     """Read the ``"train"`` or ``"test"`` split (layout in the module docstring); ``options`` are
     the fields of :class:`ShanghaiTechOptions`."""
-    from ..config import from_dict
+    from ..schema import from_dict
 
     opts = from_dict(ShanghaiTechOptions, options, source="shanghaitech reader options")
     root = resolve(root)

@@ -85,7 +85,7 @@ class SynthVADOptions:
 def read_synthvad(root: str | Path, split: str, **options) -> list[VideoRecord]:
     """Read one split (``train``, ``val``, ``test``, or any ``splits/<name>.txt``); ``options``
     are the fields of :class:`SynthVADOptions`."""
-    from ..config import from_dict
+    from ..schema import from_dict
 
     opts = from_dict(SynthVADOptions, options, source="synthvad reader options")
     strict, exact_frames = opts.strict, opts.exact_frames
@@ -164,7 +164,7 @@ def oracle_train_labels(root: str | Path, records) -> dict[str, np.ndarray]:
     carry none). Only for the frame-supervised oracle, the upper bound that is allowed to see
     them; weakly supervised methods never call this. Labels come from the video's simulation
     (no pixels), which is exactly what the generator annotated for val/test videos."""
-    from ..config import from_dict
+    from ..schema import from_dict
     from ..synth import SynthConfig, VideoSpec, ground_truth, simulate
 
     cfg = from_dict(SynthConfig, read_meta(root)["config"], source=str(resolve(root) / "meta.json"))

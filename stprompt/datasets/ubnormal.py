@@ -192,7 +192,7 @@ def read_pixel_mask_from_id_masks(record: VideoRecord, frames=None) -> np.ndarra
 def read_ubnormal(root: str | Path, split: str, **options) -> list[VideoRecord]:
     """Read the ``"train"``, ``"val"`` or ``"test"`` split (layout in the module docstring);
     ``options`` are the fields of :class:`UBnormalOptions`."""
-    from ..config import from_dict
+    from ..schema import from_dict
 
     opts = from_dict(UBnormalOptions, options, source="ubnormal reader options")
     root = resolve(root)

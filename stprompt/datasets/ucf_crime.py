@@ -443,7 +443,7 @@ def locate(root: Path, split: str, opts: UCFCrimeOptions) -> dict[str, Path]:
 def read_ucf_crime(root: str | Path, split: str, **options) -> list[VideoRecord]:
     """Read the ``"train"`` or ``"test"`` split of UCF-Crime (layout in the module docstring);
     ``options`` are the fields of :class:`UCFCrimeOptions`."""
-    from ..config import from_dict
+    from ..schema import from_dict
 
     opts = from_dict(UCFCrimeOptions, options, source="ucf_crime reader options")
     root = resolve(root)

@@ -97,7 +97,7 @@ def _locate(raw: str, csv_path: Path, feature_root: Path, where: str) -> Path | 
 def read_vadclip_csv(csv_path: str | Path, split: str = "test", **options) -> list[VideoRecord]:
     """Read a VadCLIP feature CSV (or the split's CSV of a folder, :func:`find_csv`) into records
     whose ``path`` is the feature file; ``options`` are the fields of :class:`VadCLIPCSVOptions`."""
-    from ..config import from_dict
+    from ..schema import from_dict
 
     opts = from_dict(VadCLIPCSVOptions, options, source="vadclip_csv reader options")
     given = resolve(csv_path)

@@ -12,6 +12,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..io import environment
 from .chunks import SnippetChunk, Timer, encode_chunk, extract_frames, iter_chunks, join_chunks
 from .files import feature_path, is_valid, save_features
 from .recipe import FeatureConfig, make_recipe
@@ -115,9 +116,7 @@ class DecodePool:
 
         ctx = mp.get_context("spawn")
         self._jobs = ctx.Queue()
-        saved = {k: os.environ.get(k) for k in _WORKER_ENV}
-        os.environ.update({k: "1" for k in _WORKER_ENV})  # numpy in a worker: one thread
-        try:
+        with environment({k: "1" for k in _WORKER_ENV}):  # numpy in a worker: one thread
             for _ in range(self.n):
                 recv, send = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_decode_worker, args=(self.cfg, self._jobs, send, self.threads,
@@ -126,12 +125,6 @@ class DecodePool:
                 send.close()
                 self._procs.append(proc)
                 self._conns.append(recv)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         return self
 
     def __exit__(self, *exc: Any) -> None:

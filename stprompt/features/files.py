@@ -55,6 +55,17 @@ class VideoFeatures:
         return len(self.frame)
 
 
+def _check_lengths(path: Path, recipe: dict, frame: Any, motion: Any, patch: Any) -> None:
+    """One snippet per ``snippet_len`` frames in every array of a feature file (the recipe's
+    ``n_frames``), else :class:`FeatureFileError` naming the file and the lengths."""
+    T = len(frame)
+    expected_T = math.ceil(recipe["n_frames"] / recipe["features"]["snippet_len"])
+    if T != expected_T or len(motion) != T or (patch is not None and len(patch) != T):
+        raise FeatureFileError(f"{path}: inconsistent lengths frame={T}, motion={len(motion)}, "
+                               f"patch={None if patch is None else len(patch)}, expected {expected_T} "
+                               f"snippets for {recipe['n_frames']} frames")
+
+
 def load_features(path: str | Path, recipe_hash: str | None = None) -> VideoFeatures:
     """Load and check a feature file; raise :class:`FeatureFileError` naming it when it is corrupt,
     its arrays disagree in length, or (given ``recipe_hash``) it was made with another recipe."""
@@ -76,12 +87,7 @@ def load_features(path: str | Path, recipe_hash: str | None = None) -> VideoFeat
     frame = data["frame"].astype(np.float32)
     motion = data["motion"].astype(np.float32)
     patch = data["patch"].astype(np.float32) if "patch" in data else None
-    T = len(frame)
-    expected_T = math.ceil(recipe["n_frames"] / recipe["features"]["snippet_len"])
-    if T != expected_T or len(motion) != T or (patch is not None and len(patch) != T):
-        raise FeatureFileError(f"{path}: inconsistent lengths frame={T}, motion={len(motion)}, "
-                               f"patch={None if patch is None else len(patch)}, expected {expected_T} "
-                               f"snippets for {recipe['n_frames']} frames")
+    _check_lengths(path, recipe, frame, motion, patch)
     crops = data["frame_crops"].astype(np.float32) if "frame_crops" in data else None
     return VideoFeatures(recipe["video_id"], frame, patch, motion, recipe, crops)
 
@@ -213,12 +219,7 @@ def map_features(path: str | Path, recipe_hash: str | None = None) -> VideoFeatu
         if a.offset + a.dtype.itemsize * int(np.prod(a.shape)) > size:
             raise FeatureFileError(f"{path}: corrupt feature file (array {k} runs past the end)")
     frame, motion, patch = arrays["frame"], arrays["motion"], arrays.get("patch")
-    T = len(frame)
-    expected_T = math.ceil(recipe["n_frames"] / recipe["features"]["snippet_len"])
-    if T != expected_T or len(motion) != T or (patch is not None and len(patch) != T):
-        raise FeatureFileError(f"{path}: inconsistent lengths frame={T}, motion={len(motion)}, "
-                               f"patch={None if patch is None else len(patch)}, expected {expected_T} "
-                               f"snippets for {recipe['n_frames']} frames")
+    _check_lengths(path, recipe, frame, motion, patch)
     return VideoFeatures(recipe["video_id"], frame, patch, motion, recipe, arrays.get("frame_crops"))
 
 
