@@ -1,9 +1,9 @@
 """Benchmark feature extraction per frame size and execution mode: snippets/s, images/s, the share
 of time the encoder waits, peak memory per rank; on a GPU the fraction of the compute bound.
 
-    python benchmarks/bench_extract.py [--sizes 160x120 320x240 1280x720] [--modes legacy 0 auto] [--save]
+    python benchmarks/bench_extract.py [--sizes 160x120 320x240 1280x720] [--modes legacy 0 pipeline] [--save]
     python benchmarks/bench_extract.py --model ViT-B-16 --device cuda --batch-size 512 --save   # on a GPU
-    python benchmarks/bench_extract.py --long 10000 --sizes 1280x720 --modes auto --save        # memory
+    python benchmarks/bench_extract.py --long 10000 --sizes 1280x720 --modes pipeline --save        # memory
 
 Per size it generates a SynthVAD test set at that frame size (the same video lengths as the default
 benchmark) and extracts it with the default recipe (mid frame, 3x4 windows each encoded as an
@@ -13,8 +13,10 @@ image, motion prior), windows as the profiles set them for such frames (48 px fo
 - ``legacy``: the extractor as it was before the pipeline (``tests/legacy_features.py``, a frozen
   copy), one process, one video after the other: "today's single process";
 - ``0``: the current extractor in one process (``workers=0``);
-- ``auto`` or ``N``: decode workers feeding the encoder (:class:`stprompt.features.DecodePool`;
-  auto = the rank's cores minus one).
+- ``pipeline`` or ``N``: decode workers feeding the encoder (:class:`stprompt.features.DecodePool`;
+  pipeline = the rank's cores minus one);
+- ``auto``: what ``stprompt extract`` does by default on this machine and device
+  (:func:`stprompt.features.default_workers`: no workers for a CPU encoder on fewer than 4 cores).
 
 Every mode must write the same bytes (checked: ``identical_files``). Measured per run: snippets/s
 and images/s end to end; ``encoder_wait_share`` = 1 - (time inside the CLIP calls) / wall time, the
@@ -235,9 +237,12 @@ def measure(mode: str, records, out: Path, model, info, cfg, device: str, images
         if mode == "legacy":
             summary = run_legacy(records, out, model, cfg, info, device)
         else:
-            workers = None if mode == "auto" else int(mode)
-            if workers is None:
-                workers = default_workers()
+            if mode == "auto":  # what a user gets on this machine and device
+                workers = default_workers(device)
+            elif mode == "pipeline":  # decode workers whatever the device: the rank's cores less one
+                workers = default_workers("cuda")
+            else:
+                workers = int(mode)
             summary = extract_dataset(records, out, model, cfg, info.recipe(), device=device, progress=False,
                                       workers=workers)
     if cuda:
@@ -266,7 +271,8 @@ def figure(result: dict):
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     axes = fig.subplots(1, 3)
     width = 0.8 / len(modes)
-    label = {"legacy": "before (one process)", "0": "workers=0", "auto": "pipeline (auto)"}
+    label = {"legacy": "before (one process)", "0": "workers=0", "pipeline": "pipeline (cores - 1 workers)",
+             "auto": "default (auto)"}
     for k, mode in enumerate(modes):
         runs = [next((r for r in result["runs"] if r["size"] == s and r["mode"] == mode), None) for s in sizes]
         for ax, key in zip(axes, ("snippets_per_s", "encoder_wait_share", "peak_rank_mib")):
@@ -288,7 +294,8 @@ def figure(result: dict):
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=["160x120", "320x240", "1280x720"])
-    ap.add_argument("--modes", nargs="+", default=["legacy", "0", "auto"], help="legacy, 0, auto or a worker count")
+    ap.add_argument("--modes", nargs="+", default=["legacy", "0", "pipeline"],
+                    help="legacy, 0, pipeline, auto or a worker count")
     ap.add_argument("--videos", type=int, nargs="+", default=None,
                     help="test videos per size (default 48, 24, 4 for growing sizes)")
     ap.add_argument("--long", type=int, default=0, help="one video of this many frames per size instead")
@@ -320,7 +327,7 @@ def main(argv=None) -> dict:
               "gflops_per_image": gflops_per_image(model, info), "batch_size": args.batch_size,
               "chunk_snippets": args.chunk_snippets,
               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-              "default_workers": default_workers(), "long_video_frames": args.long or None, "runs": []}
+              "default_workers": default_workers(args.device), "long_video_frames": args.long or None, "runs": []}
     peak = card_peak(device_name) if cuda else None
     result["fp16_peak_tflops"] = peak
     for size, n_videos in zip(args.sizes, videos):

@@ -30,10 +30,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers() -> int:
+#: With the encoder on the CPU and fewer cores than this per rank, extraction runs in one process:
+#: the encoder needs every core and a decode worker only takes them away. Measured on 2 cores
+#: (tiny CLIP, 3x4 windows, ``benchmarks/results/bench_extract_pipeline.json``): one worker gave
+#: 0.92x (160x120) and 0.85x (320x240) of the single-process speed.
+CPU_PIPELINE_MIN_CORES = 4
+
+
+def default_workers(device: str = "cuda") -> int:
     """Decode workers per rank: the rank's share of the cores (``LOCAL_WORLD_SIZE`` ranks per
-    machine under torchrun) less one core for the encoding process, and at least one."""
+    machine under torchrun) less one core for the encoding process, and at least one; 0 when the
+    encoder runs on the CPU (``device``) with fewer than :data:`CPU_PIPELINE_MIN_CORES` cores per
+    rank."""
     per_rank = available_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    if str(device).startswith("cpu") and per_rank < CPU_PIPELINE_MIN_CORES:
+        return 0
     return max(1, per_rank - 1)
 
 
@@ -220,8 +231,8 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
 
     ``workers``: decode processes feeding this process's encoder (:class:`DecodePool`); 0:
     decoding, motion prior and encoding in this process, one video after the other; None:
-    :func:`default_workers` when the videos to extract hold at least :data:`PIPELINE_MIN_FRAMES`
-    frames, else 0. The files are byte-identical either way (the encoder sees the same batches).
+    :func:`default_workers` for ``device`` when the videos to extract hold at least
+    :data:`PIPELINE_MIN_FRAMES` frames, else 0. The files are byte-identical either way (the encoder sees the same batches).
 
     A video that cannot be decoded (missing, corrupt, shorter than its record says) is skipped and
     the others are written; then :class:`~stprompt.datasets.video.VideoReadError` names every
@@ -243,7 +254,7 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
         else:
             todo.append(rec)
     if workers is None:  # starting workers (~1 s) pays off only for more than a few thousand frames
-        workers = default_workers() if sum(r.n_frames for r in todo) >= PIPELINE_MIN_FRAMES else 0
+        workers = default_workers(device) if sum(r.n_frames for r in todo) >= PIPELINE_MIN_FRAMES else 0
     workers = min(int(workers), len(todo))
     done = snippets = 0
     failed: dict[str, str] = {}
