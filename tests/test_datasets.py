@@ -725,3 +725,21 @@ def test_sample_frames_and_area_fractions_read_through_the_records(synth):
     assert list(areas) == ["fire"] and len(areas["fire"]) == 16
     assert areas["fire"][0] == pytest.approx(64 / 768)
     assert anomaly_area_fractions(records, per="video") == {"fire": [pytest.approx(64 / 768)]}
+
+
+def test_integer_rows_reads_savetxt_floats_and_names_bad_lines(tmp_path):
+    """The shared integer-row parser of the ShanghaiTech and UBnormal track files: whole numbers
+    written as floats are read as ints, blank lines skipped, and a fractional value or a wrong count
+    of columns is an error naming the file, the 1-based line and the expected columns."""
+    from stprompt.datasets.records import integer_rows
+
+    good = tmp_path / "t.txt"
+    good.write_text("1.000000e+00,0,12\n\n 2, 5 ,7\n")
+    assert list(integer_rows(good, "object_id,start_frame,end_frame")) == [
+        (1, "1.000000e+00,0,12", (1, 0, 12)), (3, "2, 5 ,7", (2, 5, 7))]
+    for body, line in (("1,2,3\n1,2.5,3\n", 2), ("1,2\n", 1), ("1,x,3\n", 1), ("1,inf,3\n", 1)):
+        bad = tmp_path / "bad.txt"
+        bad.write_text(body)
+        with pytest.raises(DatasetError, match=rf"bad\.txt:{line}: expected 3 comma-separated integers "
+                                               r"'object_id,start_frame,end_frame'"):
+            list(integer_rows(bad, "object_id,start_frame,end_frame"))

@@ -369,6 +369,27 @@ def _npy_header_shape(fh) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def integer_rows(path: Path, fields: str) -> Iterable[tuple[int, str, tuple[int, ...]]]:
+    """The rows of a comma-separated file of integers, ``(line number, line, values)`` per non-blank
+    line; ``fields`` names the columns (``"object_id,start_frame,end_frame"``). A value may be
+    written as a float (``np.savetxt`` writes ``1.000000e+00``) but must be a whole number; a row with
+    another count of values or a non-integer is an error naming the file, the line and the expected
+    columns."""
+    n = len(fields.split(","))
+    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            values = [float(f.strip()) for f in line.split(",")]
+            if len(values) != n or any(v != int(v) for v in values):
+                raise ValueError
+        except (ValueError, OverflowError):
+            raise DatasetError(f"{path}:{lineno}: expected {n} comma-separated integers "
+                               f"'{fields}', got {line!r}") from None
+        yield lineno, line, tuple(int(v) for v in values)
+
+
 def check_boxes(boxes: Mapping[int, Box] | np.ndarray, width: int, height: int, video: str,
                 source: str = "") -> None:
     """Raise unless every box lies inside the ``width × height`` frame with ``x1 < x2``,

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..io import resolve
 from .records import (DatasetError, DatasetWarning, VideoRecord, check_boxes, check_video_id,
-                      finish_split, mask_file_shape, read_mask_file)
+                      finish_split, integer_rows, mask_file_shape, read_mask_file)
 from .ucf_crime import find_file
 from .video import FRAME_FOLDER_FPS, VideoReadError, find_video, probe_video
 
@@ -150,19 +150,8 @@ def read_track_file(path: Path, n_frames: int, width: int, height: int, video: s
     ``(K, n_frames, 4)`` boxes ``(x_min, y_min, x_max + 1, y_max + 1)``, NaN where a track has no
     region."""
     regions: dict[int, dict[int, tuple]] = {}
-    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        try:
-            values = [float(f) for f in fields]
-            if len(values) != 6 or any(v != int(v) for v in values):
-                raise ValueError
-        except ValueError:
-            raise DatasetError(f"{path}:{lineno}: expected 6 comma-separated integers "
-                               f"'track_id,frame_id,x_min,y_min,x_max,y_max', got {line!r}") from None
-        tid, frame, x1, y1, x2, y2 = (int(v) for v in values)
+    columns = "track_id,frame_id,x_min,y_min,x_max,y_max"
+    for lineno, _, (tid, frame, x1, y1, x2, y2) in integer_rows(path, columns):
         if not 0 <= frame < n_frames:
             raise DatasetError(f"{path}:{lineno}: frame {frame} is outside video '{video}' "
                                f"({n_frames} frames, 0-based)")

@@ -49,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from ..io import resolve
-from .records import (DatasetError, Track, VideoRecord, finish_split, merge_segments)
+from .records import DatasetError, Track, VideoRecord, finish_split, integer_rows, merge_segments
 from .video import VideoReadError, find_video, probe_video
 
 SPLIT_NAMES = {"train": ("training", "train"), "val": ("validation", "val"), "test": ("test",)}
@@ -72,22 +72,8 @@ def read_tracks(path: str | Path) -> list[Track]:
     if not path.is_file():
         raise DatasetError(f"{path}: tracks file not found")
     tracks = []
-    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        try:
-            if len(fields) != 3:
-                raise ValueError
-            # np.savetxt writes ids and frames as floats ("1.000000e+00"); they are integers
-            values = [float(f) for f in fields]
-            if any(v != int(v) for v in values):
-                raise ValueError
-        except ValueError:
-            raise DatasetError(f"{path}:{lineno}: expected 3 comma-separated integers "
-                               f"'object_id,start_frame,end_frame', got {line!r}") from None
-        obj, start, end = (int(v) for v in values)
+    # np.savetxt writes ids and frames as floats ("1.000000e+00"); they are integers
+    for lineno, line, (obj, start, end) in integer_rows(path, "object_id,start_frame,end_frame"):
         if obj <= 0 or start < 0 or end < start:
             raise DatasetError(f"{path}:{lineno}: invalid track {line!r}: expected object_id > 0 "
                                f"(0 is the id masks' background) and 0 <= start <= end")
