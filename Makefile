@@ -21,9 +21,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 	@# Notebooks: outputs of a user's run never reach a commit, and opening and saving one in
-	@# JupyterLab does not dirty git (the clean filter of .gitattributes; stprompt/notebooks.py).
+	@# JupyterLab does not dirty git (the clean filter of .gitattributes; stprompt/run/notebooks.py).
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
-	  git config filter.stprompt-notebook.clean "$(BIN)/python -m stprompt.notebooks --filter"; \
+	  git config filter.stprompt-notebook.clean "$(BIN)/python -m stprompt.run.notebooks --filter"; \
 	  git config filter.stprompt-notebook.smudge cat; fi
 
 ## Regenerate every table, figure and HTML report of the default benchmark (runs/$(PROFILE)/, figures/).
@@ -37,7 +37,7 @@ test: install
 
 ## Re-execute the notebooks with their smoke defaults and strip outputs except nbval-checked cells.
 notebooks: install
-	$(if $(NOTEBOOKS),$(BIN)/python -m stprompt.notebooks $(NOTEBOOKS),@echo "no notebooks yet")
+	$(if $(NOTEBOOKS),$(BIN)/python -m stprompt.run.notebooks $(NOTEBOOKS),@echo "no notebooks yet")
 
 ## Rebuild the HTML reports of the profile's executed notebooks without rerunning anything.
 report: install

@@ -45,7 +45,7 @@ def make_clip(source: Path, size: tuple[int, int], seconds: float, path: Path) -
 
 
 def run_one(video: Path, profile: str, out: Path) -> dict:
-    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "stprompt.cli", "infer", str(video),
+    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "stprompt.run.cli", "infer", str(video),
            "--profile", profile, "--out", str(out), "--no-progress"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
               "cpu_count": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2)}
     if args.video:
         from stprompt.datasets import probe_video
-        from stprompt.infer import infer
+        from stprompt.run.infer import infer
 
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()

@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     sys.path.insert(0, str(ROOT))
     from stprompt.config import load_profile
     from stprompt.io import read_json, resolve
-    from stprompt.pipeline import validate_profile
+    from stprompt.run.pipeline import validate_profile
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="synthvad")
@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
     run_dir = resolve(prof.run_dir)
     if args.clean and run_dir.exists():
         shutil.rmtree(run_dir)
-    exe = [sys.executable, "-m", "stprompt.cli", "reproduce", "--profile", args.profile]
+    exe = [sys.executable, "-m", "stprompt.run.cli", "reproduce", "--profile", args.profile]
     log_path = Path(args.log or f"{run_dir}.bench.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)  # runs/ does not exist in a fresh clone
     record: dict = {"profile": args.profile, "clean": args.clean, "cpu_count": os.cpu_count(),

@@ -2,7 +2,7 @@
 # Two-rank torchrun extraction on the CPU and its manifest check (issue 12's Show):
 #   bash benchmarks/check_torchrun_manifest.sh [WORK_DIR]
 # Generates a small SynthVAD set and a tiny CLIP checkpoint in WORK_DIR (default: a temp folder),
-# runs `torchrun --nproc_per_node=2 -m stprompt.cli extract` on a profile pointing there (each rank
+# runs `torchrun --nproc_per_node=2 -m stprompt extract` on a profile pointing there (each rank
 # a share balanced by frames; rank 0 writes manifest_<split>.json after both finish), deletes one
 # feature file, and shows that `stprompt extract --check` names it (exit status 2).
 set -uo pipefail
@@ -29,8 +29,8 @@ generate(SynthConfig(n_train_per_class=1, n_val_per_class=0, n_test_per_class=1,
 model, _ = vlm.build_clip(vlm.ClipSpec("tiny_clip"))
 vlm.save_checkpoint(model, work / "run" / "vlm" / "tiny_clip.pt")
 PY
-echo "== torchrun --nproc_per_node=2 -m stprompt.cli extract --profile $work/profile.yaml --no-progress"
-$py -m torch.distributed.run --nproc_per_node=2 -m stprompt.cli extract --profile "$work/profile.yaml" --no-progress
+echo "== torchrun --nproc_per_node=2 -m stprompt extract --profile $work/profile.yaml --no-progress"
+$py -m torch.distributed.run --nproc_per_node=2 -m stprompt extract --profile "$work/profile.yaml" --no-progress
 echo "== exit $?"
 fdir="$work/run/features/synthvad"
 echo "== manifests:"; ls "$fdir"/manifest_*.json
@@ -38,5 +38,5 @@ $py -c "import json,sys; m=json.load(open(sys.argv[1])); print({k: m[k] for k in
 victim=$(ls "$fdir"/test_*.npz | head -1)
 echo "== rm $victim"; rm "$victim"
 echo "== stprompt extract --check --profile $work/profile.yaml"
-$py -m stprompt.cli extract --check --profile "$work/profile.yaml"
+$py -m stprompt extract --check --profile "$work/profile.yaml"
 echo "== exit $? (2: a video has no features)"

@@ -22,7 +22,7 @@ from pathlib import Path
 from stprompt.datasets import load_dataset
 from stprompt.features import FeatureConfig, extract_dataset
 from stprompt.probe import probe_table
-from stprompt.report import table_markdown
+from stprompt.reports.tables import table_markdown
 from stprompt.synth import SynthConfig, generate
 from stprompt.tinyclip import PretrainConfig, pretrain_cached
 

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 
 def show_figures_inline() -> bool:
-    """Register :func:`stprompt.report.figure_png` as IPython's ``image/png`` formatter for
+    """Register :func:`stprompt.reports.tables.figure_png` as IPython's ``image/png`` formatter for
     matplotlib Figures (by name, so matplotlib is imported only when a figure is displayed).
     Returns whether an IPython shell was found. Called once when the package is imported."""
     ipython = sys.modules.get("IPython")
@@ -25,7 +25,7 @@ def show_figures_inline() -> bool:
         return False
 
     def png(fig):
-        from .report import figure_png
+        from .reports.tables import figure_png
 
         return figure_png(fig)
 

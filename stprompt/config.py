@@ -30,7 +30,7 @@ class Profile:
     ``run_dir``, ``ablations`` and ``reader`` when its parameters cell declares them, then the
     ``common`` values the notebook declares, then its own section of ``params``. Every key must
     exist in the target notebook's parameters cell and match its type hint (checked by
-    :func:`stprompt.pipeline.validate_profile`).
+    :func:`stprompt.run.pipeline.validate_profile`).
 
     ``reader`` is the dataset reader's options (:data:`stprompt.datasets.READER_OPTIONS`: where the
     files are, the frame convention, ...), one block for every step that reads the dataset; it is

@@ -223,7 +223,7 @@ def load_sets(run_dir: str | Path, dataset: str, data_root: str = "", splits: Se
 
     ``oracle_labels``: also give the training set frame labels (SynthVAD only: re-derived from the
     generator), for the frame-supervised oracle; a second training set ``"train_oracle"``.
-    ``features_dir``: read the features from there (a variant, :mod:`stprompt.variants`) instead of
+    ``features_dir``: read the features from there (a variant, :mod:`stprompt.run.variants`) instead of
     ``<run_dir>/features/<dataset>``. ``reader``: the profile's reader options."""
     from .features import feature_dir, feature_path, map_features
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stprompt.ablate import load_grid, parse_shard, plan, run_grid
+from stprompt.run.ablate import load_grid, parse_shard, plan, run_grid
 from stprompt.config import ConfigError
 
 FIX = Path(__file__).parent / "fixtures" / "ablation"
@@ -72,7 +72,7 @@ def test_shard_syntax_and_cli(tmp_path):
     with pytest.raises(ConfigError, match="expected i/n"):
         parse_shard("0/4")
     path = make_grid(tmp_path, seeds=(0,))
-    proc = subprocess.run([sys.executable, "-m", "stprompt.cli", "ablate", str(path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "stprompt.run.cli", "ablate", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "| 1 | 1 | 2.000 |" in proc.stdout and "[2/2]" in proc.stdout
 
@@ -104,7 +104,7 @@ def _scores(records, boost, seed):
 
 def test_a_points_saved_scores_round_trip(tmp_path):
     from stprompt import stats
-    from stprompt.evaluation import SCORES_FILE, load_point_scores, save_point_scores
+    from stprompt.reports.evaluation import SCORES_FILE, load_point_scores, save_point_scores
     from stprompt.datasets import frame_labels
     from stprompt.metrics import expand_snippet_scores
 
@@ -133,7 +133,7 @@ def test_a_points_saved_scores_round_trip(tmp_path):
 def _finished(tmp_path, grid_path, scores_of):
     """Mark every point of the grid finished with fabricated metrics and saved scores
     (``scores_of(point) -> snippet scores``), as if its notebook had run."""
-    from stprompt.evaluation import save_point_scores
+    from stprompt.reports.evaluation import save_point_scores
     from stprompt.io import write_json
 
     grid = load_grid(grid_path)
@@ -148,8 +148,8 @@ def _finished(tmp_path, grid_path, scores_of):
 
 def test_summary_differences_are_paired_and_taken_to_the_default_configuration(tmp_path):
     from stprompt import metrics
-    from stprompt.ablate import summarize
-    from stprompt.evaluation import load_point_scores
+    from stprompt.run.ablate import summarize
+    from stprompt.reports.evaluation import load_point_scores
 
     # a=1 (the profile's value: the default) and a=3 score the same; a=5 separates anomalous frames
     path = make_grid(tmp_path, grid={"a": [1, 3, 5]})
@@ -173,7 +173,7 @@ def test_summary_differences_are_paired_and_taken_to_the_default_configuration(t
 
 
 def test_a_grid_reference_and_data_groups(tmp_path):
-    from stprompt.ablate import summarize
+    from stprompt.run.ablate import summarize
 
     path = make_grid(tmp_path, grid={"anomaly_area": [[0.1, 0.2], [0.2, 0.4]], "a": [1, 3]})
     data = yaml.safe_load(path.read_text())

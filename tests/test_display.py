@@ -1,6 +1,6 @@
 """What a user sees: figures shown as images in a kernel, images embedded in the pages notebooks
 display, HTML reports without the nbval check cells, and notebooks that JupyterLab can open and save
-without dirtying git (the clean filter of stprompt.notebooks)."""
+without dirtying git (the clean filter of stprompt.run.notebooks)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import nbformat
 import pytest
 from matplotlib.figure import Figure
 
-from stprompt import notebooks as nbtools
-from stprompt.pipeline import execute_notebook, write_html_report
-from stprompt.report import embed_images, figure_png
+from stprompt.run import notebooks as nbtools
+from stprompt.run.pipeline import execute_notebook, write_html_report
+from stprompt.reports.tables import embed_images, figure_png
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -126,7 +126,7 @@ def test_git_sees_nothing_to_commit_after_lab_saves_with_the_make_install_filter
     git("config", "user.email", "t@example.com")
     git("config", "user.name", "t")
     # the command `make install` registers (with this interpreter instead of .venv/bin/python)
-    git("config", "filter.stprompt-notebook.clean", f"{sys.executable} -m stprompt.notebooks --filter")
+    git("config", "filter.stprompt-notebook.clean", f"{sys.executable} -m stprompt.run.notebooks --filter")
     git("config", "filter.stprompt-notebook.smudge", "cat")
     git("add", ".")
     git("commit", "-qm", "notebooks")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stprompt.evaluation import ORACLE_NOTE, load_scores, main_table, per_class_table
+from stprompt.reports.evaluation import ORACLE_NOTE, load_scores, main_table, per_class_table
 
 
 def test_main_table_is_mean_and_sample_std_over_seeds_and_marks_the_oracle():
@@ -59,7 +59,7 @@ def test_main_table_intervals_equal_a_direct_bootstrap_on_a_tiny_case(tmp_path):
 
     from stprompt import stats
     from stprompt.datasets import frame_labels
-    from stprompt.evaluation import (auc_split_table, detection_bootstrap, differences_table, evaluate_runs,
+    from stprompt.reports.evaluation import (auc_split_table, detection_bootstrap, differences_table, evaluate_runs,
                                      load_scores)
     from stprompt.train import frame_scores
 

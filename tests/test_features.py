@@ -231,7 +231,7 @@ def test_stprompt_extract_cli_follows_the_profile(tmp_path):
                                        "notebooks": ["01_data_prep"],
                                        "notebook_dir": str(repo_root() / "notebooks"),
                                        "params": {"01_data_prep": {"splits": ["test"], "grid": [2, 2]}}}))
-    cmd = [sys.executable, "-m", "stprompt.cli", "extract", "--profile", str(profile), "--no-progress"]
+    cmd = [sys.executable, "-m", "stprompt.run.cli", "extract", "--profile", str(profile), "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2 and "no tiny CLIP yet; run 00_pretrain_vlm" in proc.stderr
     generate(SynthConfig(n_train_per_class=0, n_val_per_class=0, n_test_per_class=1, n_train_normal=0,

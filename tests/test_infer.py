@@ -22,7 +22,7 @@ def trained_profile(tmp_path_factory):
     1-epoch STPrompt checkpoint (what 00-02 would leave, at toy size)."""
     from stprompt.features import extract_from_params
     from stprompt.model import ModelConfig
-    from stprompt.pipeline import resolved_params
+    from stprompt.run.pipeline import resolved_params
     from stprompt.synth import SynthConfig, generate
     from stprompt.train import TrainConfig, fit_and_score, load_sets
 
@@ -46,7 +46,7 @@ def trained_profile(tmp_path_factory):
 
 
 def test_infer_writes_scores_curve_and_overlay_video(trained_profile, tmp_path):
-    from stprompt.infer import infer
+    from stprompt.run.infer import infer
 
     profile, run_dir = trained_profile
     video = next((run_dir / "data" / "synthvad" / "videos" / "fire").glob("test_*.mp4"))
@@ -72,7 +72,7 @@ def test_infer_rejects_unreadable_and_too_short_videos(trained_profile, tmp_path
     profile, _ = trained_profile
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
-    cmd = [sys.executable, "-m", "stprompt.cli", "infer", "--profile", str(profile), "--no-progress"]
+    cmd = [sys.executable, "-m", "stprompt.run.cli", "infer", "--profile", str(profile), "--no-progress"]
     proc = subprocess.run(cmd + [str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2 and "bad.mp4" in proc.stderr and "cannot open as a video" in proc.stderr
     short = write_video(np.zeros((8, 24, 32, 3), np.uint8), tmp_path / "short.mp4", 25)
@@ -83,7 +83,7 @@ def test_infer_rejects_unreadable_and_too_short_videos(trained_profile, tmp_path
 
 
 def test_infer_fits_windows_to_a_larger_video_and_says_what_it_used(trained_profile, tmp_path):
-    from stprompt.infer import infer
+    from stprompt.run.infer import infer
 
     profile, run_dir = trained_profile
     small = next((run_dir / "data" / "synthvad" / "videos" / "fire").glob("test_*.mp4"))
@@ -102,7 +102,7 @@ def test_infer_fits_windows_to_a_larger_video_and_says_what_it_used(trained_prof
 
 
 def test_scaled_windows_keep_their_share_of_the_frame():
-    from stprompt.infer import InferInputError, scaled_windows, training_frame_size
+    from stprompt.run.infer import InferInputError, scaled_windows, training_frame_size
 
     recipe = {"features": {"window": [48, 48], "grid": [3, 4], "stride": None},
               "window_boxes": [[0, 0, 48, 48], [112, 72, 160, 120]]}
@@ -123,7 +123,7 @@ def test_infer_input_errors_are_clear_and_come_before_torch(trained_profile, tmp
     from PIL import Image
 
     Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(still)
-    code = ("import sys\nfrom stprompt.cli import main\n"
+    code = ("import sys\nfrom stprompt.run.cli import main\n"
             f"rc = main(['infer', '--profile', {str(profile)!r}, '--no-progress', sys.argv[1]])\n"
             "print('rc', rc, 'torch loaded', 'torch' in sys.modules)\n")
     for path, message in ((folder, "is a folder without frame images; it holds 1 video file(s) (a.mp4): pass one"),

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from stprompt.config import ConfigError, load_profile
-from stprompt.pipeline import StepFailed, notebook_parameters, reproduce, validate_profile
+from stprompt.run.pipeline import StepFailed, notebook_parameters, reproduce, validate_profile
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -130,11 +130,11 @@ def test_parameters_cell_is_read_with_hints_and_comments():
 
 def test_cli_reports_bad_profile_and_runs_good_one(tmp_path):
     bad = make_profile(tmp_path, {"01_make": {"scael": 2.0}}, name="bad")
-    proc = subprocess.run([sys.executable, "-m", "stprompt.cli", "validate", "--profile", str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "stprompt.run.cli", "validate", "--profile", str(bad)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown key 'scael'" in proc.stderr
     good = make_profile(tmp_path, {}, name="good")
-    proc = subprocess.run([sys.executable, "-m", "stprompt.cli", "reproduce", "--profile", str(good),
+    proc = subprocess.run([sys.executable, "-m", "stprompt.run.cli", "reproduce", "--profile", str(good),
                            "--no-html"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "[2/2] 02_use: done in" in proc.stdout
@@ -142,7 +142,7 @@ def test_cli_reports_bad_profile_and_runs_good_one(tmp_path):
 
 
 def test_report_rerenders_html_without_running(tmp_path):
-    from stprompt.pipeline import render_reports
+    from stprompt.run.pipeline import render_reports
 
     prof = make_profile(tmp_path, {})
     with pytest.raises(ConfigError, match="no executed notebooks"):
@@ -155,7 +155,7 @@ def test_report_rerenders_html_without_running(tmp_path):
 
 
 def test_resolved_params_are_notebook_defaults_overridden_by_the_profile(tmp_path):
-    from stprompt.pipeline import resolved_params
+    from stprompt.run.pipeline import resolved_params
 
     prof = make_profile(tmp_path, {"01_make": {"n": 7}})
     assert resolved_params(str(prof), "01_make") == {"run_dir": str(tmp_path / "run"), "n": 7,
@@ -231,21 +231,24 @@ def test_needs_must_name_earlier_steps(tmp_path):
 def test_a_step_hashes_only_the_library_modules_it_imports(tmp_path):
     import nbformat
 
-    from stprompt.pipeline import library_hash, module_closure, notebook_modules
+    from stprompt.run.pipeline import library_hash, module_closure, notebook_modules
 
     root = Path(__file__).resolve().parents[1] / "notebooks"
     ablations = notebook_modules(root / "04_ablations.ipynb")
     # what 04 runs, directly or through other modules, and not what only draws or reports
-    assert {"stprompt.train", "stprompt.model.sa2", "stprompt.variants", "stprompt.localize"} <= ablations
-    assert not {"stprompt.results_page", "stprompt.viz", "stprompt.pipeline"} & ablations
-    assert "stprompt.results_page" in notebook_modules(root / "06_report.ipynb")
+    assert {"stprompt.train", "stprompt.model.sa2", "stprompt.run.variants", "stprompt.localize"} <= ablations
+    assert not {"stprompt.reports.results_page", "stprompt.reports.viz", "stprompt.run.pipeline"} & ablations
+    assert "stprompt.reports.results_page" in notebook_modules(root / "06_report.ipynb")
     # relative and lazy imports are followed; parent packages come along
-    assert {"stprompt", "stprompt.io", "stprompt.report"} <= module_closure({"stprompt.report"})
+    assert {"stprompt", "stprompt.reports", "stprompt.io", "stprompt.reports.tables"} <= \
+        module_closure({"stprompt.reports.tables"})
     assert "stprompt.model.temporal" in module_closure({"stprompt.model"})
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%matplotlib inline"),
                                          nbformat.v4.new_code_cell("from stprompt import io\nimport numpy")])
     nbformat.write(nb, str(tmp_path / "x.ipynb"))
-    # the package itself displays figures through stprompt.report (and report writes through io)
-    assert notebook_modules(tmp_path / "x.ipynb") == {"stprompt", "stprompt.io", "stprompt.report"}
+    # the package itself displays figures through stprompt.reports.tables (which writes through io;
+    # its parent package comes along)
+    assert notebook_modules(tmp_path / "x.ipynb") == {"stprompt", "stprompt.io", "stprompt.reports",
+                                                      "stprompt.reports.tables"}
     assert library_hash({"stprompt", "stprompt.io"}) != library_hash(ablations) != library_hash()
     assert library_hash({"stprompt.io", "stprompt"}) == library_hash({"stprompt", "stprompt.io"})

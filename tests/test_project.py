@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from stprompt.config import load_profile
-from stprompt.notebooks import CHECK_MARK, strip
-from stprompt.pipeline import notebook_parameters, validate_profile
+from stprompt.run.notebooks import CHECK_MARK, strip
+from stprompt.run.pipeline import notebook_parameters, validate_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -107,7 +107,7 @@ GRIDS = sorted((ROOT / "params" / "ablations").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.name)
 def test_every_ablation_grid_plans_against_its_notebook(path):
-    from stprompt.ablate import load_grid, plan
+    from stprompt.run.ablate import load_grid, plan
 
     points, notebook, _ = plan(load_grid(path), str(path))
     assert points and notebook.is_file()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from stprompt.config import ConfigError, load_profile
-from stprompt.pipeline import resolved_params
+from stprompt.run.pipeline import resolved_params
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ("ucf_crime", "shanghaitech", "ubnormal")
@@ -38,7 +38,7 @@ def test_an_unknown_or_mistyped_reader_option_names_the_file_and_the_key(tmp_pat
     with pytest.raises(ConfigError, match=r"p\.yaml: key 'reader' \(shanghaitech reader\): unknown key 'boxes_file'"):
         load_profile(str(write_profile(tmp_path, {"boxes_file": "x.pkl"}, "shanghaitech")))
     # the CLI says it in one line
-    proc = subprocess.run([sys.executable, "-m", "stprompt.cli", "validate", "--profile",
+    proc = subprocess.run([sys.executable, "-m", "stprompt.run.cli", "validate", "--profile",
                            str(write_profile(tmp_path, {"frame_conventon": "vadclip"}))],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown key 'frame_conventon'" in proc.stderr
@@ -50,7 +50,7 @@ _STEPS: dict[str, dict] = {}
 def step_params(name: str) -> dict[str, dict]:
     """``{step: every parameter it runs with}`` under profile ``name`` (validated once per profile)."""
     if name not in _STEPS:
-        from stprompt.pipeline import notebook_defaults, validate_profile
+        from stprompt.run.pipeline import notebook_defaults, validate_profile
 
         _STEPS[name] = {s.name: {**notebook_defaults(s.notebook), **s.params}
                         for s in validate_profile(load_profile(name))}
@@ -108,7 +108,7 @@ def test_ablation_points_train_with_the_parameters_of_02_train(name):
 
 
 def test_stock_grids_run_against_a_real_profile(monkeypatch):
-    from stprompt.ablate import load_grid, plan_points
+    from stprompt.run.ablate import load_grid, plan_points
 
     def plan(g, source, prof):  # the points and folders (fingerprints are test_ablate's)
         return plan_points(g, prof, upstream="", lib="-", source=source)
@@ -124,7 +124,7 @@ def test_stock_grids_run_against_a_real_profile(monkeypatch):
                                           r"reads ucf_crime"):
         plan(scale, scale.source, prof)
     # the CLI: --profile hands run_grid that profile and the grid pointed at it
-    from stprompt import ablate, cli
+    from stprompt.run import ablate, cli
 
     seen = {}
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import fixtures_datasets as fx
-from stprompt.pipeline import reproduce
+from stprompt.run.pipeline import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ["01_data_prep", "02_train", "03_evaluate", "04_ablations", "05_localization", "06_report"]

@@ -1,4 +1,4 @@
-"""Tables, figures and metrics.json written by stprompt.report."""
+"""Tables, figures and metrics.json written by stprompt.reports.tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
-from stprompt.report import mean_std, save_figure, save_table, table_latex, table_markdown, update_metrics
+from stprompt.reports.tables import mean_std, save_figure, save_table, table_latex, table_markdown, update_metrics
 
 
 ROWS = [{"method": "STPrompt", "AUC": 0.88081, "AP": float("nan")},

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 import yaml
 
-from stprompt.pipeline import reproduce
+from stprompt.run.pipeline import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stprompt.results_page import (PAPER_NUMBERS, export_png, grid_finding, paper_comparison, percent,
+from stprompt.reports.results_page import (PAPER_NUMBERS, export_png, grid_finding, paper_comparison, percent,
                                    read_table_column, scale_finding, scale_series, scale_table)
 
 
@@ -74,7 +74,7 @@ def test_export_png_downscales_and_keeps_the_picture(tmp_path):
 
 
 def test_ablation_and_sweep_figures_draw_error_bars():
-    from stprompt import viz
+    from stprompt.reports import viz
 
     rows = [_row("k=1", {"auc_micro": 0.6, "tiou": 0.05}, {"auc_micro": 0.02, "tiou": 0.01}),
             _row("k=3", {"auc_micro": 0.7, "tiou": 0.08}, {"auc_micro": 0.03, "tiou": 0.01})]
@@ -93,7 +93,7 @@ def test_ablation_and_sweep_figures_draw_error_bars():
 
 
 def test_a_real_profile_gets_the_paper_numbers_of_its_own_dataset():
-    from stprompt.results_page import paper_comparison_real, run_description
+    from stprompt.reports.results_page import paper_comparison_real, run_description
 
     ucf = paper_comparison_real("ucf_crime", {"stprompt": "0.812 ± 0.010", "vadclip": "0.800"},
                                 {"stprompt": {"tiou": "0.150"}, "whole_frame": {"tiou": "0.050"}})
@@ -148,7 +148,7 @@ def _hand_made_metrics():
 def test_the_resolves_section_labels_each_difference_and_the_videos_an_unresolved_one_needs():
     from types import SimpleNamespace
 
-    from stprompt.results_page import RESOLVE_COLUMNS, resolve_blocks, resolve_section
+    from stprompt.reports.results_page import RESOLVE_COLUMNS, resolve_blocks, resolve_section
 
     grid = {"grid": SimpleNamespace(name="sa2"), "summary": {
         "groups": [{"data": "", "reference": "sa2=true", "n_videos": 40, "configurations": ["sa2=true", "sa2=false"]}],
@@ -191,8 +191,8 @@ def test_the_resolves_section_labels_each_difference_and_the_videos_an_unresolve
 def test_the_page_shows_the_resolves_section_and_the_tables_intervals(tmp_path):
     from stprompt.config import load_profile
     from stprompt.io import write_json
-    from stprompt.report import table_csv, table_markdown
-    from stprompt.results_page import build_results_page, read_table_rows
+    from stprompt.reports.tables import table_csv, table_markdown
+    from stprompt.reports.results_page import build_results_page, read_table_rows
 
     run = tmp_path / "run"
     write_json(run / "metrics.json", _hand_made_metrics())
@@ -219,7 +219,7 @@ def test_the_page_shows_the_resolves_section_and_the_tables_intervals(tmp_path):
 def test_grid_findings_and_charts_use_the_intervals_when_the_scores_were_kept():
     from matplotlib.container import ErrorbarContainer
 
-    from stprompt import viz
+    from stprompt.reports import viz
 
     rows = [{**_row("sa2=true", {"auc_micro": 0.70}, {"auc_micro": 0.01}, sa2=True),
              "intervals": {"auc_micro": {"value": 0.70, "lo": 0.62, "hi": 0.75, "std": 0.01, "per_seed": [0.69, 0.71]}},

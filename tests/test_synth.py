@@ -395,7 +395,7 @@ def test_figures():
     from matplotlib.figure import Figure
 
     from stprompt.synth import sample_frames
-    from stprompt.viz import anomaly_area_hist, sample_frame_grid
+    from stprompt.reports.viz import anomaly_area_hist, sample_frame_grid
 
     cfg = tiny()
     samples = sample_frames(cfg, per_class=2, classes=[NORMAL, "fire"])

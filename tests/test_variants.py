@@ -12,7 +12,7 @@ from stprompt import vlm
 from stprompt.config import ConfigError
 from stprompt.datasets import load_dataset
 from stprompt.features import FeatureConfig, extract_dataset, load_features
-from stprompt.variants import area_label, feature_variant, synthvad_variant
+from stprompt.run.variants import area_label, feature_variant, synthvad_variant
 
 
 @pytest.fixture(scope="module")

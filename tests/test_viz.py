@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from stprompt.viz import motion_windows_figure, window_average_map, zero_shot_figure
+from stprompt.reports.viz import motion_windows_figure, window_average_map, zero_shot_figure
 
 
 def test_window_average_map_averages_overlapping_windows():

@@ -26,7 +26,7 @@ def _middle_anomalous_frame(record: VideoRecord, labels: np.ndarray, boxes: np.n
 
 def sample_frames(records: Sequence[VideoRecord], per_class: int = 3) -> dict[str, list[dict]]:
     """class → up to ``per_class`` samples ``{"frame", "box", "title"}`` (the input of
-    :func:`stprompt.viz.sample_frame_grid`): for each of the first videos of a class, the middle
+    :func:`stprompt.reports.viz.sample_frame_grid`): for each of the first videos of a class, the middle
     frame of its annotated anomaly (of the video for normal videos) and its ground-truth box.
     Records need frame ground truth (val/test splits) to show boxes."""
     by_class: dict[str, list[VideoRecord]] = {}

@@ -250,7 +250,7 @@ def motion_topk_overlap(records: Sequence[Any], out_dir: str | Path, k: int = 3)
 
 
 def motion_figure_samples(records: Sequence[Any], out_dir: str | Path, per_class: int = 1) -> list[dict]:
-    """Samples for :func:`stprompt.viz.motion_windows_figure`: for the first ``per_class`` anomalous
+    """Samples for :func:`stprompt.reports.viz.motion_windows_figure`: for the first ``per_class`` anomalous
     videos of each class, the middle anomalous snippet's middle frame, window boxes, motion prior
     and ground-truth box."""
     from ..datasets import frame_boxes, frame_labels, read_frames

@@ -3,7 +3,7 @@ ground truth (DESIGN.md §2). Deterministic from a seed.
 
 - :class:`SynthConfig`, :func:`video_specs`, :func:`make_spec` — what a dataset holds
 - :func:`simulate`, :func:`render_frames`, :func:`ground_truth`, :func:`render_video` — one video in memory;
-  :func:`sample_frames` — a few frames per class for :func:`stprompt.viz.sample_frame_grid`
+  :func:`sample_frames` — a few frames per class for :func:`stprompt.reports.viz.sample_frame_grid`
 - :func:`generate` — write the on-disk layout (documented in :mod:`stprompt.datasets.synthvad`): MP4 videos, split lists,
   annotations in the real datasets' formats
 - :func:`caption_dataset` — captioned crops and frames for pretraining the tiny CLIP

@@ -340,7 +340,7 @@ def sample_frames(cfg: SynthConfig, per_class: int = 3, split: str = "test",
                   classes: list[str] | None = None) -> dict[str, list[dict]]:
     """One frame per video for a look at the data: class -> ``[{"frame", "box", "title"}]``, the
     frame taken in the middle of the anomaly (of the video for normal videos), as in
-    :func:`stprompt.viz.sample_frame_grid`. Videos are those of ``split`` (indices 0..per_class-1,
+    :func:`stprompt.reports.viz.sample_frame_grid`. Videos are those of ``split`` (indices 0..per_class-1,
     whether or not the config's counts include them)."""
     from .config import make_spec
 

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .io import atomic_path, read_json, resolve, write_json, write_text
+from ..io import atomic_path, read_json, resolve, write_json, write_text
 
 
 def figure_png(fig, dpi: float | None = None) -> bytes:

@@ -1,6 +1,6 @@
 """The steps of a profile: its notebooks checked against their parameters cells, chained by what
 each needs, with the ablation grids attached, and fingerprinted (the caching of
-:mod:`stprompt.pipeline`, whose docstring says what a fingerprint holds).
+:mod:`stprompt.run.pipeline`, whose docstring says what a fingerprint holds).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, Profile, check_type, load_profile, unknown_key_message
+from ..config import ConfigError, Profile, check_type, load_profile, unknown_key_message
 from .grids import load_grid, plan_points
-from .io import resolve, stable_hash
+from ..io import resolve, stable_hash
 from .runner import (library_hash, notebook_defaults, notebook_modules, notebook_needs, notebook_parameters,
                      notebook_source_hash, parse_type_hint)
 

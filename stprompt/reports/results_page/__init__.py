@@ -5,7 +5,7 @@ Inputs, all written by the earlier steps of the profile:
 
 - ``<run_dir>/tables/<name>.{md,csv,tex}`` and ``<run_dir>/figures/<name>.png`` (00–05);
 - ``<run_dir>/metrics.json`` (the headline numbers);
-- the profile's ablation grids (``<run_dir>/ablations/<grid>/``, :mod:`stprompt.ablate`).
+- the profile's ablation grids (``<run_dir>/ablations/<grid>/``, :mod:`stprompt.run.ablate`).
 
 Outputs in ``out_dir``: the PNGs (re-encoded with a 256-colour palette and at most ``max_width``
 pixels wide, so the committed folder stays small), ``tables/<name>.{md,csv,tex}``, one table and
@@ -29,7 +29,7 @@ from .notes import (  # noqa: F401
     ABLATION_PLOT_METRICS, BOX_NOTES, DATASET_NAMES, FIGURE_NOTES, FIGURE_ORDER,
     FRAME_CONVENTION_NOTES, SCALE_GRID, TABLE_NOTES, TABLE_ORDER, TABLE_TITLES, THETA_NOTES)
 from .ablations import (  # noqa: F401
-    collect_grids, grid_finding, scale_series, scale_table, _cell, _pm)
+    grid_finding, scale_series, scale_table, _cell, _pm)
 from .paper import (  # noqa: F401
     paper_comparison, paper_comparison_real, PAPER_NUMBERS, paper_other_datasets, percent,
     read_table_column, read_table_rows, run_description, scale_finding, _NUMBER)

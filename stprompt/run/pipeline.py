@@ -13,14 +13,14 @@ Caching. A step's *fingerprint* hashes
   it, and nothing else),
 - the source of the ``stprompt`` modules the notebook imports, directly or through other
   modules (library code is part of what a notebook computes;
-  :func:`stprompt.runner.notebook_modules`),
+  :func:`stprompt.run.runner.notebook_modules`),
 - the fingerprints of the points of the ablation grids attached to it (below).
 
 What a step needs is written in its notebook's metadata, ``{"stprompt": {"needs": [steps]}}``
 (the first markdown cell says it in words); a notebook without it needs the step before it. Steps
 a profile does not run are left out of the chain.
 
-Ablation grids. A profile's ``ablations`` (grid files, :mod:`stprompt.ablate`) run right after the
+Ablation grids. A profile's ``ablations`` (grid files, :mod:`stprompt.run.ablate`) run right after the
 step of their notebook (``04_ablations``), point by point, resumably; a grid point's fingerprint holds
 the fingerprints of what its notebook needs, so changing the data reruns the grids and changing,
 say, the evaluation does not.
@@ -30,7 +30,7 @@ timing. A later run skips a step whose record holds the same fingerprint and who
 exists, and says so. ``force=True`` reruns everything selected.
 
 Parameters. Every key a profile gives a notebook must exist in the notebook's ``parameters`` cell
-and match the type hint written there (:func:`stprompt.steps.validate_profile`); papermill itself would only log
+and match the type hint written there (:func:`stprompt.run.steps.validate_profile`); papermill itself would only log
 an unknown parameter and go on.
 """
 
@@ -43,9 +43,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import progress
-from .config import ConfigError, Profile, load_profile
-from .io import read_json, repo_root, resolve, write_json
+from .. import progress
+from ..config import ConfigError, Profile, load_profile
+from ..io import read_json, repo_root, resolve, write_json
 # importable from here as before the runner and the steps had modules of their own (see __all__)
 from .runner import (PACKAGE_DIR, NotebookParameter, StepFailed, execute_notebook, kernel_manager_class,
                      library_hash, module_closure, notebook_defaults, notebook_modules, notebook_needs,
@@ -228,6 +228,6 @@ __all__ = ["StepFailed", "NotebookParameter", "Step", "StepResult", "notebook_pa
            "parse_type_hint", "validate_profile", "fingerprint_steps", "reproduce",
            "execute_notebook", "write_html_report", "library_hash", "discover_notebooks",
            "is_up_to_date", "render_reports", "resolved_params",
-           # re-exported from stprompt.runner and stprompt.steps
+           # re-exported from stprompt.run.runner and stprompt.run.steps
            "PACKAGE_DIR", "kernel_manager_class", "module_closure", "notebook_defaults", "notebook_modules",
            "notebook_needs", "notebook_source_hash", "grid_path"]

@@ -1,9 +1,9 @@
 """Ablation grid files and their points: :class:`AblationGrid` (a ``params/ablations/<name>.yaml``,
-whose format :mod:`stprompt.ablate` documents), :func:`load_grid` and :func:`plan_points` (every point's
+whose format :mod:`stprompt.run.ablate` documents), :func:`load_grid` and :func:`plan_points` (every point's
 checked parameters and fingerprint under a profile).
 
-The steps of a profile (:mod:`stprompt.steps`) attach and fingerprint the grids with these; running
-and summarising them is :mod:`stprompt.ablate`'s. Imports run one way: this module uses the notebook
+The steps of a profile (:mod:`stprompt.run.steps`) attach and fingerprint the grids with these; running
+and summarising them is :mod:`stprompt.run.ablate`'s. Imports run one way: this module uses the notebook
 runner and the schemas, never the steps, the pipeline or the ablation runner.
 """
 
@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, check_type, load_yaml, unknown_key_message
-from .io import resolve, stable_hash
+from ..config import ConfigError, check_type, load_yaml, unknown_key_message
+from ..io import resolve, stable_hash
 
 
 @dataclasses.dataclass
@@ -72,7 +72,7 @@ def load_grid(path: str | Path) -> AblationGrid:
 
 
 def _load_profile(grid: AblationGrid, source: str) -> Any:
-    from .config import load_profile
+    from ..config import load_profile
 
     try:
         return load_profile(grid.profile)
@@ -134,6 +134,6 @@ def plan_points(grid: AblationGrid, profile: Any, upstream: str, lib: str | None
 def _portable(path: Path) -> str:
     """``path`` relative to the repository root when inside it (fingerprints must not depend on
     where the checkout lives), else absolute."""
-    from .io import repo_root
+    from ..io import repo_root
 
     return str(path.relative_to(repo_root())) if path.is_relative_to(repo_root()) else str(path)

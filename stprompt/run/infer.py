@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .io import read_json, resolve, write_text
+from ..io import read_json, resolve, write_text
 
 OVERLAY_ALPHA = 0.45
 DECODE_BUDGET = 256 * 2 ** 20  # bytes of decoded RGB frames held at once (the motion prior needs ~4x more)
@@ -83,8 +83,8 @@ def check_video(video: str | Path, min_frames: int = 16) -> tuple[Path, Any]:
     :class:`InferInputError` that says what the path is and what to pass instead: a missing path,
     a still image, a folder without frames (a folder of videos, say), a file FFmpeg cannot open, or a
     video shorter than one snippet."""
-    from .datasets.video import IMAGE_SUFFIXES as FRAME_SUFFIXES
-    from .datasets.video import VIDEO_SUFFIXES, VideoReadError, probe_video
+    from ..datasets.video import IMAGE_SUFFIXES as FRAME_SUFFIXES
+    from ..datasets.video import VIDEO_SUFFIXES, VideoReadError, probe_video
 
     path = Path(video)
     if not path.exists():
@@ -112,7 +112,7 @@ def check_video(video: str | Path, min_frames: int = 16) -> tuple[Path, Any]:
 
 def default_checkpoint(profile: str) -> tuple[Path, Path]:
     """``(run_dir, <run_dir>/models/stprompt_seed0.pt)`` of a profile (its YAML only)."""
-    from .config import load_profile
+    from ..config import load_profile
 
     run_dir = resolve(load_profile(profile).run_dir)
     return run_dir, run_dir / "models" / "stprompt_seed0.pt"
@@ -209,16 +209,16 @@ def infer(video: str | Path, profile: str = "synthvad", checkpoint: str | None =
     import torch
     from tqdm.auto import tqdm
 
-    from . import vlm
-    from .config import from_dict
-    from .datasets.video import iter_frames, write_video
-    from .features import FeatureConfig, clip_spec_from_params, extract_frames
-    from .localize import LocalizeConfig, encode_queries, frame_boxes, localize_video, snippet_heat_map
-    from .metrics import expand_snippet_scores
-    from .model import ModelConfig, build_model
+    from .. import vlm
+    from ..config import from_dict
+    from ..datasets.video import iter_frames, write_video
+    from ..features import FeatureConfig, clip_spec_from_params, extract_frames
+    from ..localize import LocalizeConfig, encode_queries, frame_boxes, localize_video, snippet_heat_map
+    from ..metrics import expand_snippet_scores
+    from ..model import ModelConfig, build_model
     from .pipeline import resolved_params
-    from .prompts import load_queries
-    from .train import VideoItem, collate, load_checkpoint
+    from ..prompts import load_queries
+    from ..train import VideoItem, collate, load_checkpoint
 
     payload = load_checkpoint(ckpt_path)
     recipe = payload["feature_recipe"]
@@ -317,7 +317,7 @@ def infer(video: str | Path, profile: str = "synthvad", checkpoint: str | None =
 def _score_curve(frame_scores: np.ndarray, theta: float, name: str, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from .io import atomic_path
+    from ..io import atomic_path
 
     fig = Figure(figsize=(8, 2.8), layout="constrained")
     ax = fig.add_subplot()
@@ -337,7 +337,7 @@ def _gif(frames, path: Path, fps: float, max_frames: int = 400) -> None:
     :data:`GIF_WIDTH` pixels wide."""
     from PIL import Image
 
-    from .io import atomic_path
+    from ..io import atomic_path
 
     step = max(1, int(round(fps / 10)))  # 10 frames per second keeps GIFs small
     images = []

@@ -2,7 +2,7 @@
 
 Built on ``matplotlib.figure.Figure`` directly, not pyplot, so they work under any backend (Agg in
 tests and papermill) and do not accumulate open figures; Jupyter displays a returned Figure inline.
-Save them with ``fig.savefig`` (or :mod:`stprompt.report`).
+Save them with ``fig.savefig`` (or :mod:`stprompt.reports.tables`).
 """
 
 from __future__ import annotations
@@ -347,7 +347,7 @@ def explorer_view(frame: np.ndarray, heat: np.ndarray, box, gt_box, scores: np.n
 
 def _whiskers(points: Sequence[Mapping], m: str) -> tuple[list[float], np.ndarray, bool]:
     """Heights and whiskers of metric ``m`` for ``points`` (rows with ``mean``, ``std`` and
-    optionally ``intervals``, as :func:`stprompt.ablate.grid_summary` gives them): the 95 %
+    optionally ``intervals``, as :func:`stprompt.run.ablate.grid_summary` gives them): the 95 %
     intervals when every point that has the metric has one (``True``), else ± std over seeds."""
     ints = [p.get("intervals", {}).get(m) for p in points]
     has = [m in p["mean"] or m in p.get("intervals", {}) for p in points]
@@ -372,7 +372,7 @@ def whisker_note(ci: bool, seeds: str) -> str:
 def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: str = "",
                   highlight: str | None = None) -> Figure:
     """One panel per metric: a bar per switch combination at its mean over seeds, with whiskers at
-    its 95 % interval (``rows`` from :func:`stprompt.ablate.grid_summary`: ``key``, ``seeds``,
+    its 95 % interval (``rows`` from :func:`stprompt.run.ablate.grid_summary`: ``key``, ``seeds``,
     ``mean``, ``std``, ``intervals``), or at ± std over seeds where the rows carry no intervals;
     the title says which. ``metrics`` maps metric keys to axis labels; metrics no row has are left
     out. ``highlight``: the key of the reference configuration, drawn darker."""

@@ -12,7 +12,7 @@ A variant is made once, under a file lock, and reused by every grid point and se
 (parallel kernels wait for the first one). Both steps resume: the generator and the extractor skip
 files that are already complete. While it makes a variant, a kernel computes with every core
 (the other kernels are waiting for it), as ``01_data_prep`` does for the profile's own features;
-grid points train with one thread (:mod:`stprompt.ablate`).
+grid points train with one thread (:mod:`stprompt.run.ablate`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .io import file_lock, read_json, resolve
+from ..io import file_lock, read_json, resolve
 
 
 @contextlib.contextmanager
@@ -52,9 +52,9 @@ def synthvad_variant(base_root: str | Path, anomaly_area: Sequence[float], run_d
     ``anomaly_area = (lo, hi)`` (:func:`stprompt.synth.config.with_anomaly_area`: fire and explosion
     areas, and the camera zoom that sizes agent anomalies); returns its root. The base dataset
     itself when the range is the same."""
-    from .config import ConfigError, from_dict
-    from .synth import SynthConfig, generate
-    from .synth.config import with_anomaly_area
+    from ..config import ConfigError, from_dict
+    from ..synth import SynthConfig, generate
+    from ..synth.config import with_anomaly_area
 
     base_root = resolve(base_root)
     meta_path = base_root / "meta.json"
@@ -84,8 +84,8 @@ def feature_variant(base_feature_dir: str | Path, data_root: str | Path, dataset
     variant holds the same videos as the profile's features; extraction goes through
     :func:`stprompt.features.extract_from_params`, the path of ``stprompt extract``.
     Returns the feature folder: the profile's own when neither the data nor the recipe changes."""
-    from .config import ConfigError
-    from .features import FeatureConfig, config_from_params, extract_from_params, make_recipe
+    from ..config import ConfigError
+    from ..features import FeatureConfig, config_from_params, extract_from_params, make_recipe
 
     unknown = sorted(set(overrides) - set(FEATURE_OVERRIDES))
     if unknown:
@@ -94,7 +94,7 @@ def feature_variant(base_feature_dir: str | Path, data_root: str | Path, dataset
     files = sorted(base_feature_dir.glob("*.npz"))
     if not files:
         raise FileNotFoundError(f"{base_feature_dir}: no feature files (run 01_data_prep of the profile first)")
-    from .features import load_features
+    from ..features import load_features
 
     base_recipe = load_features(files[0]).recipe
     base = dict(base_recipe["features"])

@@ -133,7 +133,7 @@ def read_table_rows(path: str | Path, key: str) -> dict[str, dict[str, str]]:
 def run_description(dataset: str, metrics: Mapping[str, Any], profile: Any) -> list[str]:
     """The sentences that say what a real profile's run is: dataset, backbone and weights hash,
     frame convention, boxes, θ rule (from ``metrics.json``, else from the profile)."""
-    from ..datasets import describe_reader
+    from ...datasets import describe_reader
 
     data = metrics.get("data", {})
     reader = data.get("reader") or describe_reader(dataset, getattr(profile, "reader", {}))

@@ -7,9 +7,9 @@ as nbval will, then strips every output, execution count and run metadata except
 it marks ``keep_output`` (the cell-metadata flag nbstripout honours) and keeps their execution counts (nbval skips a reference
 cell without one as "unrun").
 
-    python -m stprompt.notebooks notebooks/*.ipynb          # execute, then strip
-    python -m stprompt.notebooks --no-execute notebooks/*.ipynb   # strip only
-    python -m stprompt.notebooks --filter < in.ipynb > out.ipynb  # strip stdin (the git filter)
+    python -m stprompt.run.notebooks notebooks/*.ipynb          # execute, then strip
+    python -m stprompt.run.notebooks --no-execute notebooks/*.ipynb   # strip only
+    python -m stprompt.run.notebooks --filter < in.ipynb > out.ipynb  # strip stdin (the git filter)
 
 Committed notebooks carry their metadata as JupyterLab writes it (the kernelspec :data:`KERNELSPEC`,
 ``language_info`` as the project's Python reports it), so opening and saving one in Lab rewrites the
@@ -87,7 +87,7 @@ def execute(nb: nbformat.NotebookNode, folder: Path, timeout: int = 900) -> nbfo
 
 def refresh(path: str | Path, run: bool = True) -> Path:
     """Execute (optional) and strip one notebook in place, atomically."""
-    from .io import write_text
+    from ..io import write_text
 
     path = Path(path)
     nb = nbformat.read(str(path), as_version=4)

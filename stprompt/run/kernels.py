@@ -1,6 +1,6 @@
 """The Jupyter kernel manager every notebook of the suite runs under (``stprompt reproduce``, the
-ablation grids, ``make notebooks``): its own module so that :mod:`stprompt.runner` and
-:mod:`stprompt.notebooks` share it without importing each other."""
+ablation grids, ``make notebooks``): its own module so that :mod:`stprompt.run.runner` and
+:mod:`stprompt.run.notebooks` share it without importing each other."""
 
 from __future__ import annotations
 

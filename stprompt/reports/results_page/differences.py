@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 #: The differences each block of "What … resolves" lists (keys of :data:`stprompt.stats.METRIC_NAMES`):
 #: detection in the main table, localization against the spatial stream; an ablation grid lists
-#: those of :data:`stprompt.ablate.COMPARED`.
+#: those of :data:`stprompt.reports.evaluation.COMPARED_IN_ABLATIONS`.
 RESOLVE_DETECTION = ("auc_micro", "auc_within_video")
 RESOLVE_LOCALIZATION = ("tiou", "rbdc", "tbdc", "pixel_auc")
 RESOLVE_COLUMNS = ("comparison", "metric", "difference [95 % interval]", "verdict", "reading",
@@ -29,7 +29,7 @@ def comparison_rows(boot: Mapping[str, Any], metrics: Sequence[str], name: Any =
     oracle last."""
     import math
 
-    from ..stats import METRIC_NAMES, claim_status, format_interval, verdict, videos_to_resolve
+    from ...stats import METRIC_NAMES, claim_status, format_interval, verdict, videos_to_resolve
 
     ref = boot.get("reference")
     n_videos = int(boot.get("n_videos") or 0)
@@ -57,8 +57,7 @@ def resolve_blocks(metrics: Mapping[str, Any], grids: Sequence[Mapping[str, Any]
     (``localization.bootstrap``) and each ablation grid's configurations against its reference, per
     data group (the grid's summary). A block whose numbers carry no intervals (a run older than
     them) is left out; one without any other configuration than its reference keeps empty rows."""
-    from ..ablate import COMPARED
-    from ..evaluation import display_name
+    from ..evaluation import COMPARED_IN_ABLATIONS, display_name
 
     blocks = []
     det = metrics.get("detection", {}).get("bootstrap")
@@ -84,7 +83,7 @@ def resolve_blocks(metrics: Mapping[str, Any], grids: Sequence[Mapping[str, Any]
             title = f"Ablation `{name}`" + (f" on data `{group['data']}`" if group["data"] else "") + \
                 f": every configuration against `{group['reference']}`"
             blocks.append({"table": f"ablation_{name}", "title": title, "reference": group["reference"],
-                           "n_videos": group["n_videos"], "rows": comparison_rows(boot, COMPARED)})
+                           "n_videos": group["n_videos"], "rows": comparison_rows(boot, COMPARED_IN_ABLATIONS)})
     return blocks
 
 
@@ -92,8 +91,8 @@ def resolve_section(blocks: Sequence[Mapping[str, Any]], dataset: str = "synthva
     """The lines of the section "What SynthVAD resolves" ("What this benchmark resolves" on a real
     profile): how to read it, how many comparisons are resolved (and which), and one table per
     block of :func:`resolve_blocks`."""
-    from ..report import table_markdown
-    from ..stats import BOOT_SEED, N_BOOT
+    from ..tables import table_markdown
+    from ...stats import BOOT_SEED, N_BOOT
 
     title = "What SynthVAD resolves" if dataset == "synthvad" else "What this benchmark resolves"
     lines = [f"## {title}", ""]

@@ -27,9 +27,9 @@ thread, so a point's numbers do not depend on the schedule; ``--jobs N`` runs N 
 grid across machines.
 
 **What a point keeps.** ``metrics.json`` section ``ablation`` (its numbers) and
-``test_scores.npz`` (:func:`stprompt.evaluation.save_point_scores`): its test snippet scores, the test frame labels and,
-when it localizes, the localization's per-video sums — what a paired bootstrap needs, in plain
-arrays (loading runs no code).
+``test_scores.npz`` (:func:`stprompt.reports.evaluation.save_point_scores`): its test snippet
+scores, the test frame labels and, when it localizes, the localization's per-video sums — what a
+paired bootstrap needs, in plain arrays (loading runs no code).
 
 **The summary** (:func:`summarize`, ``<out_dir>/summary.{md,csv,tex,json}``): per switch
 combination (a *configuration*) every number averaged over its finished seeds; the detection and
@@ -46,9 +46,9 @@ on different data are compared only within the same data: switches of :data:`DAT
 reference (the anomaly-scale grid: STPrompt against the VadCLIP-style baseline at each scale). A
 configuration without saved scores (finished before they were kept) keeps mean ± std only.
 
-The grid file's schema and the planning of its points are :mod:`stprompt.grids` (the steps of a
+The grid file's schema and the planning of its points are :mod:`stprompt.run.grids` (the steps of a
 profile use them too; their names stay importable from here). Imports run one way: this module uses
-:mod:`stprompt.grids`, :mod:`stprompt.steps` and :mod:`stprompt.runner`; none of them uses it.
+:mod:`stprompt.run.grids`, :mod:`stprompt.run.steps` and :mod:`stprompt.run.runner`; none of them uses it.
 """
 
 from __future__ import annotations
@@ -60,11 +60,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .config import ConfigError
-# the grid files and their points have a module of their own (stprompt.steps uses them); importable from here
+from ..config import ConfigError
+from ..io import environment, read_json, resolve, write_json, write_text
+from ..progress import progress_text
+from ..reports.evaluation import COMPARED_IN_ABLATIONS
+# the grid files and their points have a module of their own (stprompt.run.steps uses them); importable from here
 from .grids import AblationGrid, Point, _label, _load_profile, load_grid, plan_points  # noqa: F401
-from .io import environment, read_json, resolve, write_json, write_text
-from .progress import progress_text
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 POINT_THREADS = 1  # compute threads of every point's kernel (see run_grid)
@@ -165,7 +166,6 @@ METRIC_LABELS = {"auc_micro": "frame AUC", "auc_within_video": "within-video AUC
 #: Metrics the summary gives intervals (from the saved scores), and those it compares with the reference.
 INTERVAL_METRICS = ("auc_micro", "auc_within_video", "ap_sklearn", "false_alarm_rate", "auc_anomalous_videos",
                     "tiou", "rbdc", "tbdc", "pixel_auc")
-COMPARED = ("auc_micro", "auc_within_video", "tiou")
 #: Switches that change the test data: configurations are compared only with the same values.
 DATA_SWITCHES = ("anomaly_area",)
 def _config_key(switches: Mapping[str, Any]) -> str:
@@ -175,7 +175,7 @@ def _config_key(switches: Mapping[str, Any]) -> str:
 def point_results(points: list[Point], out_dir: Path) -> list[dict]:
     """The ``ablation`` section of every finished point: ``{"switches", "seed", "metrics",
     "scores"}`` (``scores``: its ``test_scores.npz``, or None where the point kept none)."""
-    from .evaluation import SCORES_FILE
+    from ..reports.evaluation import SCORES_FILE
 
     out = []
     for p in points:
@@ -268,8 +268,8 @@ def grid_summary(points: list[Point], out_dir: Path, grid: AblationGrid, profile
 
     import numpy as np
 
-    from .evaluation import load_point_scores
-    from .stats import (BOOT_SEED, LEVEL, N_BOOT, bootstrap, combine, detection_evaluation,
+    from ..reports.evaluation import load_point_scores
+    from ..stats import (BOOT_SEED, LEVEL, N_BOOT, bootstrap, combine, detection_evaluation,
                         localization_evaluation, score_groups)
 
     prof = profile if profile is not None else _load_profile(grid, grid.source)
@@ -314,12 +314,13 @@ def grid_summary(points: list[Point], out_dir: Path, grid: AblationGrid, profile
 def summary_table(summary: Mapping[str, Any]) -> list[dict]:
     """The rows of ``summary.md``: the switches, the seeds, ``compared with`` (the reference
     configuration of the row's data, when any row has a difference), every number (``mean ± std``
-    over seeds, ``[95 % interval]`` where the scores were kept) and for :data:`COMPARED` the
-    difference to the reference (``Δ … vs reference``: ``reference`` on the reference's row)."""
-    from .stats import format_difference, format_estimate
+    over seeds, ``[95 % interval]`` where the scores were kept) and for
+    :data:`~stprompt.reports.evaluation.COMPARED_IN_ABLATIONS` the difference to the reference
+    (``Δ … vs reference``: ``reference`` on the reference's row)."""
+    from ..stats import format_difference, format_estimate
 
     rows = summary["rows"]
-    compared = [m for m in COMPARED if any(m in r["difference"] for r in rows)]
+    compared = [m for m in COMPARED_IN_ABLATIONS if any(m in r["difference"] for r in rows)]
     out = []
     for g in rows:
         row = {**{k: (_label(v) if isinstance(v, list) else v) for k, v in g["switches"].items()}, "seeds": g["seeds"]}
@@ -346,7 +347,7 @@ def summarize(points: list[Point], out_dir: Path, grid: AblationGrid, profile: A
     reference configuration (module docstring; :func:`grid_summary`, :func:`summary_table`),
     written to ``<out_dir>/summary.{md,csv,tex}`` and, as data, ``summary.json`` (points not
     finished are listed with ``seeds = 0``). Returns the table rows."""
-    from .report import table_csv, table_latex, table_markdown
+    from ..reports.tables import table_csv, table_latex, table_markdown
 
     summary = grid_summary(points, out_dir, grid, profile)
     rows = summary_table(summary)
@@ -360,3 +361,31 @@ def summarize(points: list[Point], out_dir: Path, grid: AblationGrid, profile: A
         write_text(out_dir / "summary.tex", table_latex(rows, caption=caption))
         write_json(out_dir / "summary.json", summary)
     return rows
+
+
+def collect_grids(entries: Sequence[str], profile: Any) -> list[dict[str, Any]]:
+    """For each grid of the profile (``ablations`` entries): the grid, its summary
+    (:func:`grid_summary`: every configuration's numbers with their 95 % intervals
+    and differences to the reference configuration), its rows, its output folder and the key of the
+    reference configuration on the profile's own data (the *default*; ``None`` when none ran).
+
+    The summary is the grid's ``summary.json`` when it describes the points finished now (the same
+    configurations and seed counts), else it is computed again from the points' saved scores."""
+    from .steps import grid_path
+
+    out = []
+    for entry in entries:
+        grid = load_grid(grid_path(entry, f"profile {profile.name}"))
+        points, _, out_dir = plan(grid, grid.source, profile)
+        saved = out_dir / "summary.json"
+        summary = read_json(saved) if saved.is_file() else None
+        aggregated = aggregate(points, out_dir)
+        if summary is None or [(r["key"], r["seeds"]) for r in summary.get("rows", [])] != \
+                [(r["key"], r["seeds"]) for r in aggregated]:
+            summary = grid_summary(points, out_dir, grid, profile)
+        rows = summary["rows"]
+        for r, a in zip(rows, aggregated):  # the JSON file sorts keys: keep the grid's order of switches
+            r["switches"] = a["switches"]
+        default = next((r["reference"] for r in rows if r.get("data", "") == "" and r.get("reference")), None)
+        out.append({"grid": grid, "rows": rows, "out_dir": out_dir, "default": default, "summary": summary})
+    return out

@@ -21,9 +21,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .io import resolve
-from .report import mean_std
-from .stats import BOOT_SEED, METRIC_NAMES, N_BOOT, format_difference, format_estimate, format_interval
+from ..io import resolve
+from .tables import mean_std
+from ..stats import BOOT_SEED, METRIC_NAMES, N_BOOT, format_difference, format_estimate, format_interval
 
 ORACLE_NOTE = "oracle (frame labels; upper bound)"
 MAIN_COLUMNS = (("auc_micro", "frame AUC"), ("ap_sklearn", "AP (sklearn)"),
@@ -32,6 +32,9 @@ MAIN_COLUMNS = (("auc_micro", "frame AUC"), ("ap_sklearn", "AP (sklearn)"),
 #: :data:`COMPARED_IN_MAIN`.
 INTERVAL_COLUMNS = ("auc_micro", "auc_within_video", "ap_sklearn", "false_alarm_rate", "auc_anomalous_videos")
 COMPARED_IN_MAIN = ("auc_micro", "auc_within_video")
+#: Metrics an ablation grid's summary compares with its reference configuration
+#: (:func:`stprompt.run.ablate.grid_summary`) and the results page marks resolved or not.
+COMPARED_IN_ABLATIONS = ("auc_micro", "auc_within_video", "tiou")
 DEFAULT_REFERENCE = "stprompt"
 
 
@@ -53,7 +56,7 @@ def load_scores(run_dir: str | Path, method: str, seed: int, split: str = "test"
 def evaluate_runs(run_dir: str | Path, records: Sequence[Any], methods: Sequence[str],
                   seeds: Sequence[int]) -> dict[str, list[dict]]:
     """``{method: [detection report per seed]}`` on the test records."""
-    from .train import evaluate
+    from ..train import evaluate
 
     return {m: [evaluate(load_scores(run_dir, m, s), records) for s in seeds] for m in methods}
 
@@ -71,9 +74,9 @@ def detection_bootstrap(run_dir: str | Path, records: Sequence[Any], methods: Se
     when it is among ``methods``; per class: the AUC of each class's videos with the normal
     videos), plus ``"within_pair_share"``, the share of (anomalous, normal) frame pairs that lie
     in one video (it depends on the labels only). One run's frame scores are held at a time."""
-    from .datasets import frame_labels
-    from .stats import bootstrap, detection_evaluation, per_class_evaluation, score_groups, within_pair_share
-    from .train import frame_scores
+    from ..datasets import frame_labels
+    from ..stats import bootstrap, detection_evaluation, per_class_evaluation, score_groups, within_pair_share
+    from ..train import frame_scores
 
     labels = {r.id: frame_labels(r) for r in records}
     classes = [r.class_name if r.label else "normal" for r in records]
@@ -167,8 +170,8 @@ def roc_curves(run_dir: str | Path, records: Sequence[Any], methods: Sequence[st
     """Frame-level ROC of each method for one seed."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .datasets import frame_labels
-    from .train import frame_scores
+    from ..datasets import frame_labels
+    from ..train import frame_scores
 
     y = np.concatenate([frame_labels(r) for r in records])
     out = {}
@@ -182,10 +185,10 @@ def roc_curves(run_dir: str | Path, records: Sequence[Any], methods: Sequence[st
 
 def score_curve_videos(run_dir: str | Path, records: Sequence[Any], methods: Sequence[str], seed: int,
                        n: int = 4) -> list[dict]:
-    """Inputs of :func:`stprompt.viz.score_curves_figure`: the first anomalous test video of each of
+    """Inputs of :func:`stprompt.reports.viz.score_curves_figure`: the first anomalous test video of each of
     ``n - 1`` classes and one normal video."""
-    from .datasets import frame_labels
-    from .train import frame_scores
+    from ..datasets import frame_labels
+    from ..train import frame_scores
 
     scores = {display_name(m): frame_scores(load_scores(run_dir, m, seed), records) for m in methods}
     picked, seen = [], set()
@@ -208,7 +211,7 @@ def localization_bootstrap(parts: dict[str, list[Any]], reference: str | None = 
     :func:`stprompt.localize.localize_and_score` with ``parts=True``; θ stays each seed's, chosen
     on validation). Returns what :func:`stprompt.stats.bootstrap` returns, with differences to
     ``reference`` when it is among the localizers."""
-    from .stats import bootstrap, localization_evaluation
+    from ..stats import bootstrap, localization_evaluation
 
     evaluations = {m: [localization_evaluation(p) for p in seeds] for m, seeds in parts.items()}
     return bootstrap(evaluations, reference if reference in evaluations else None, n_boot, seed)
@@ -233,7 +236,7 @@ def localization_table(boot: dict[str, Any], digits: int = 3) -> list[dict]:
 
 
 #: What an ablation point keeps for its grid's paired bootstrap (``04_ablations``; read by
-#: :func:`stprompt.ablate.grid_summary`). It lives here, not in :mod:`stprompt.ablate`, so that
+#: :func:`stprompt.run.ablate.grid_summary`). It lives here, not in :mod:`stprompt.run.ablate`, so that
 #: 04's fingerprint holds no more than the modules it runs (not the pipeline or the results page).
 SCORES_FILE = "test_scores.npz"
 
@@ -245,8 +248,8 @@ def save_point_scores(result_dir: str | Path, test_scores: Mapping[str, Any], re
     ``snippet_len`` frames per snippet), their 0/1 frame labels (``labels``, concatenated) and,
     with ``parts`` (:class:`stprompt.stats.LocalizationParts` of the same videos), the
     localization's per-video sums (``loc_*``). Plain arrays only: loading runs no code."""
-    from .datasets import frame_labels
-    from .io import atomic_path
+    from ..datasets import frame_labels
+    from ..io import atomic_path
 
     ids = [r.id for r in records]
     snippets = [np.asarray(test_scores[r.id], dtype=np.float64).reshape(-1) for r in records]
@@ -273,8 +276,8 @@ def load_point_scores(path: str | Path) -> dict[str, Any]:
     not one raises ``ValueError`` naming it."""
     import zipfile
 
-    from .metrics import expand_snippet_scores
-    from .stats import LocalizationParts
+    from ..metrics import expand_snippet_scores
+    from ..stats import LocalizationParts
 
     path = Path(path)
     try:
@@ -284,7 +287,7 @@ def load_point_scores(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not a point's test scores ({exc})") from None
     missing = [k for k in ("ids", "n_frames", "snippet_len", "n_snippets", "snippet_scores", "labels") if k not in arrays]
     if missing:
-        raise ValueError(f"{path}: missing arrays {missing} (written by stprompt.evaluation.save_point_scores)")
+        raise ValueError(f"{path}: missing arrays {missing} (written by stprompt.reports.evaluation.save_point_scores)")
     ids = [str(v) for v in arrays["ids"].tolist()]
     n_frames, n_snippets = arrays["n_frames"].astype(int), arrays["n_snippets"].astype(int)
     if not (len(n_frames) == len(n_snippets) == len(ids)) or n_snippets.sum() != len(arrays["snippet_scores"]) \

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..io import read_json
+from ...io import read_json
 
 
 def _pm(mean: Mapping[str, float], std: Mapping[str, float], m: str, scale: float = 1.0, digits: int = 3) -> str:
@@ -15,39 +15,10 @@ def _pm(mean: Mapping[str, float], std: Mapping[str, float], m: str, scale: floa
         return "—"
     return f"{mean[m] * scale:.{digits}f} ± {std.get(m, 0.0) * scale:.{digits}f}"
 
-def collect_grids(entries: Sequence[str], profile: Any) -> list[dict[str, Any]]:
-    """For each grid of the profile (``ablations`` entries): the grid, its summary
-    (:func:`stprompt.ablate.grid_summary`: every configuration's numbers with their 95 % intervals
-    and differences to the reference configuration), its rows, its output folder and the key of the
-    reference configuration on the profile's own data (the *default*; ``None`` when none ran).
-
-    The summary is the grid's ``summary.json`` when it describes the points finished now (the same
-    configurations and seed counts), else it is computed again from the points' saved scores."""
-    from ..ablate import aggregate, grid_summary, load_grid, plan
-    from ..pipeline import grid_path
-
-    out = []
-    for entry in entries:
-        grid = load_grid(grid_path(entry, f"profile {profile.name}"))
-        points, _, out_dir = plan(grid, grid.source, profile)
-        saved = out_dir / "summary.json"
-        summary = read_json(saved) if saved.is_file() else None
-        aggregated = aggregate(points, out_dir)
-        if summary is None or [(r["key"], r["seeds"]) for r in summary.get("rows", [])] != \
-                [(r["key"], r["seeds"]) for r in aggregated]:
-            summary = grid_summary(points, out_dir, grid, profile)
-        rows = summary["rows"]
-        for r, a in zip(rows, aggregated):  # the JSON file sorts keys: keep the grid's order of switches
-            r["switches"] = a["switches"]
-        default = next((r["reference"] for r in rows if r.get("data", "") == "" and r.get("reference")), None)
-        out.append({"grid": grid, "rows": rows, "out_dir": out_dir, "default": default, "summary": summary})
-    return out
-
-
 def _cell(row: Mapping[str, Any], m: str, digits: int = 3) -> str:
     """A configuration's number: ``mean ± std [95 % interval]`` where its scores were kept
     (``row["intervals"]``), else ``mean ± std`` over seeds; "—" when not measured."""
-    from ..stats import format_estimate
+    from ...stats import format_estimate
 
     if m in row.get("intervals", {}):
         return format_estimate(row["intervals"][m], digits)

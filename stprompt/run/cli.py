@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .config import ConfigError
+    from ..config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
@@ -113,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
         elif args.command == "extract":
-            from .features import check_from_params, extract_from_params
+            from ..features import check_from_params, extract_from_params
             from .pipeline import resolved_params
 
-            from .vlm import ClipError
+            from ..vlm import ClipError
 
             params = resolved_params(args.profile, "01_data_prep", args.params_dir)
             try:
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         elif args.command == "ablate":
             from .ablate import load_grid, run_grid
-            from .config import load_profile
-            from .report import table_markdown
+            from ..config import load_profile
+            from ..reports.tables import table_markdown
 
             grid = load_grid(args.grid)
             profile = None
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
             render_reports(args.profile, args.params_dir)
         elif args.command == "validate":
-            from .config import load_profile
+            from ..config import load_profile
             from .pipeline import validate_profile
 
             prof = load_profile(args.profile, args.params_dir)

@@ -1,5 +1,5 @@
 """Executing notebooks and fingerprinting their inputs: what ``stprompt reproduce`` and the
-ablation grids (:mod:`stprompt.ablate`) share.
+ablation grids (:mod:`stprompt.run.ablate`) share.
 
 - Parameters cells: :func:`notebook_parameters` (name, type hint, default, help of every parameter,
   read with papermill), :func:`parse_type_hint`, :func:`notebook_defaults`; what a notebook says it
@@ -8,12 +8,12 @@ ablation grids (:mod:`stprompt.ablate`) share.
   and :func:`library_hash` over :func:`notebook_modules`, the package modules its code imports,
   directly or through other modules.
 - Running: :func:`execute_notebook` (papermill in the repository root, under
-  :func:`~stprompt.kernels.kernel_manager_class`; a failing cell raises :class:`StepFailed`) and
+  :func:`~stprompt.run.kernels.kernel_manager_class`; a failing cell raises :class:`StepFailed`) and
   :func:`write_html_report` (the executed copy as HTML without code).
 
-Imports run one way: :mod:`stprompt.grids`, :mod:`stprompt.steps`, :mod:`stprompt.ablate` and
-:mod:`stprompt.pipeline` use this module; it uses none of them. The kernel manager lives in
-:mod:`stprompt.kernels`, which :mod:`stprompt.notebooks` (``make notebooks``) uses too, so that this
+Imports run one way: :mod:`stprompt.run.grids`, :mod:`stprompt.run.steps`, :mod:`stprompt.run.ablate` and
+:mod:`stprompt.run.pipeline` use this module; it uses none of them. The kernel manager lives in
+:mod:`stprompt.run.kernels`, which :mod:`stprompt.run.notebooks` (``make notebooks``) uses too, so that this
 module and that one do not import each other.
 """
 
@@ -26,11 +26,11 @@ from typing import Any, Literal, Optional, Union
 
 import nbformat
 
-from .config import ConfigError
-from .io import file_hash, repo_root, stable_hash, write_text
+from ..config import ConfigError
+from ..io import file_hash, repo_root, stable_hash, write_text
 from .kernels import kernel_manager_class  # noqa: F401  (re-exported: pipeline, tests)
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # stprompt/ (this file is stprompt/run/runner.py)
 
 
 class StepFailed(RuntimeError):
