@@ -271,7 +271,8 @@ def figure(result: dict):
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     axes = fig.subplots(1, 3)
     width = 0.8 / len(modes)
-    label = {"legacy": "before (one process)", "0": "workers=0", "pipeline": "pipeline (cores - 1 workers)",
+    label = {"legacy": "before (one process)", "0": "now, one process (workers=0)",
+             "pipeline": "now, pipeline (cores - 1 workers)",
              "auto": "default (auto)"}
     for k, mode in enumerate(modes):
         runs = [next((r for r in result["runs"] if r["size"] == s and r["mode"] == mode), None) for s in sizes]
@@ -285,7 +286,9 @@ def figure(result: dict):
     for ax, title in zip(axes, ("snippets / s", "share of time the encoder waits", "peak memory per rank (MiB, PSS)")):
         ax.set_xticks(np.arange(len(sizes)) + width * (len(modes) - 1) / 2, sizes)
         ax.set_title(title, fontsize=9)
-    axes[0].legend(fontsize=7)
+    for ax in axes:
+        ax.margins(y=0.12)  # room for the value labels
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(modes), fontsize=8)
     fig.suptitle(f"Feature extraction, {result['model']} on {result['device_name']} ({result['cpu_count']} cores; "
                  f"load {result['runs'][0]['load_before']}-{max(r['load_after'] for r in result['runs'])})", fontsize=10)
     return fig
