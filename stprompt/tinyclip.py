@@ -102,7 +102,9 @@ def pretrain_cached(synth_cfg: Any, cfg: PretrainConfig, path: str | Path,
                     log: Callable[[str], None] | None = print) -> tuple[Any, Any, dict]:
     """Pretrain the tiny CLIP, or load it from ``path`` when the checkpoint there was made with
     the same key. Returns ``(model, info, meta)``; ``meta`` holds the key, the loss history and
-    the timings (``cached`` says whether training was skipped)."""
+    the timings (``cached`` says whether training was skipped; a cached model's timings are
+    ``None``). The checkpoint itself holds no timings, so that the same pretraining writes the same
+    bytes and the weights hash (``info.weights``) is the same on every run."""
     import torch
 
     from . import vlm
@@ -117,7 +119,7 @@ def pretrain_cached(synth_cfg: Any, cfg: PretrainConfig, path: str | Path,
             stored = {}
         if stored.get("key") == key:
             model, info = vlm.build_clip(vlm.ClipSpec(model=None, checkpoint=str(path)))
-            return model, info, dict(stored, cached=True)
+            return model, info, dict(stored, data_seconds=None, train_seconds=None, cached=True)
     t0 = time.perf_counter()
     images, captions, _ = caption_dataset(synth_cfg, cfg.n_images, seed=cfg.seed, split="train",
                                           size=cfg.image_size, mix=cfg.caption_mix(),
@@ -128,13 +130,13 @@ def pretrain_cached(synth_cfg: Any, cfg: PretrainConfig, path: str | Path,
     history = vlm.pretrain(model, images, captions, epochs=cfg.epochs, batch_size=cfg.batch_size,
                            lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed,
                            max_seconds=cfg.max_seconds, log=log)
-    meta = {"key": key, "pretrain": to_dict(cfg), "data_seconds": round(data_seconds, 2),
-            "train_seconds": round(float(history["seconds"]), 2),
+    meta = {"key": key, "pretrain": to_dict(cfg),
             "epoch_loss": [float(x) for x in history["epoch_loss"]],
             "stopped_early": bool(history.get("stopped_early", False))}
     vlm.save_checkpoint(model, path, model_name=cfg.model, meta=meta)
     model, info = vlm.build_clip(vlm.ClipSpec(model=None, checkpoint=str(path)))
-    return model, info, dict(meta, cached=False)
+    return model, info, dict(meta, data_seconds=round(data_seconds, 2),
+                             train_seconds=round(float(history["seconds"]), 2), cached=False)
 
 
 def zero_shot_report(model: Any, images: np.ndarray, infos: list[dict]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .config import config_hash, to_dict
-from .io import atomic_path, resolve
+from .io import atomic_write, resolve
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,8 +310,10 @@ def save_checkpoint(path: str | Path, result: TrainResult, model_cfg: Any, train
                                        "classes": list(class_names)})}, "checkpoint")
     payload = {"format": "stprompt-model-1", "state_dict": state, **meta}
     target = resolve(path)
-    with atomic_path(target) as tmp:
-        torch.save(payload, tmp)
+    # through an open file: the zip's inner folder is then always "archive/", not the random
+    # temporary file's name, so the same weights give the same bytes (and the same file hash)
+    with atomic_write(target) as fh:
+        torch.save(payload, fh)
     return target
 
 

@@ -103,6 +103,22 @@ def test_checkpoint_round_trip(tmp_path, tiny):
     assert not np.allclose(vlm.encode_images(tiny[0], images), vlm.encode_images(loaded, images))
 
 
+def test_the_same_weights_save_to_the_same_bytes(tmp_path):
+    """A checkpoint is written through a temporary file with a random name; its bytes (and so the
+    weights hash every feature recipe and model key is derived from) must not depend on that name."""
+    import zipfile
+
+    from stprompt.io import file_hash
+
+    model, _ = vlm.build_clip("tiny_clip", seed=3)
+    a = vlm.save_checkpoint(model, tmp_path / "a" / "tiny.pt", meta={"n": 1})
+    b = vlm.save_checkpoint(model, tmp_path / "b" / "tiny.pt", meta={"n": 1})
+    assert a.read_bytes() == b.read_bytes() and file_hash(a) == file_hash(b)
+    assert {n.split("/")[0] for n in zipfile.ZipFile(a).namelist()} == {"archive"}
+    other, _ = vlm.build_clip("tiny_clip", seed=4)
+    assert file_hash(vlm.save_checkpoint(other, tmp_path / "c" / "tiny.pt", meta={"n": 1})) != file_hash(a)
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:FutureWarning")
 def test_open_clip_style_checkpoint_and_torchscript_archive(tmp_path, tiny):
     import open_clip

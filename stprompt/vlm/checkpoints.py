@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..io import atomic_path, resolve
+from ..io import atomic_write, resolve
 from .spec import ClipError, model_config
 CHECKPOINT_FORMAT = "stprompt-clip/1"
 
@@ -230,6 +230,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, model_name: str |
         "meta": json.loads(json.dumps(meta or {}, default=_plain)),
     }
     target = resolve(path)
-    with atomic_path(target) as tmp:
-        torch.save(payload, tmp)
+    # through an open file: the zip's inner folder is then always "archive/", not the random
+    # temporary file's name, so the same weights give the same bytes (and the same file hash)
+    with atomic_write(target) as fh:
+        torch.save(payload, fh)
     return target
