@@ -158,7 +158,7 @@ def test_summary_differences_are_paired_and_taken_to_the_default_configuration(t
     rows = summarize(points, out_dir, grid)
     assert [r["compared with"] for r in rows] == ["(reference)", "a=1", "a=1"]
     assert rows[0]["Δ frame AUC vs reference"] == "reference"
-    assert rows[1]["Δ frame AUC vs reference"] == "+0.000 [+0.000, +0.000] unresolved"  # identical: exactly 0
+    assert rows[1]["Δ frame AUC vs reference"] == "+0.000 [+0.000, +0.000] identical"  # the same scores: exactly 0
     assert rows[2]["Δ frame AUC vs reference"].endswith(" resolved") and rows[2]["Δ frame AUC vs reference"][0] == "+"
     assert rows[0]["frame AUC"].count("[") == 1 and " ± " in rows[0]["frame AUC"]  # two seeds: ± std [interval]
     assert rows[0]["score"] == "0.500 ± 0.707"  # numbers without scores keep mean ± std
@@ -186,7 +186,7 @@ def test_a_grid_reference_and_data_groups(tmp_path):
     assert [r["compared with"] for r in rows] == ["a=3,anomaly_area=0.1-0.2", "a=3,anomaly_area=0.2-0.4",
                                                   "(reference)", "(reference)"]
     assert rows[0]["Δ frame AUC vs reference"] == rows[1]["Δ frame AUC vs reference"] == \
-        "+0.000 [+0.000, +0.000] unresolved"
+        "+0.000 [+0.000, +0.000] identical"
     data["reference"] = {"aa": 3}
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="reference.aa' .*did you mean 'a'"):

@@ -154,7 +154,10 @@ def test_the_resolves_section_labels_each_difference_and_the_videos_an_unresolve
         "groups": [{"data": "", "reference": "sa2=true", "n_videos": 40, "configurations": ["sa2=true", "sa2=false"]}],
         "rows": [{"key": "sa2=true", "data": "", "reference": "sa2=true", "difference": {}},
                  {"key": "sa2=false", "data": "", "reference": "sa2=true",
-                  "difference": {"auc_micro": _diff(-0.03, -0.045, -0.015), "tiou": _diff(0.01, -0.02, 0.04)}}]}}
+                  "difference": {"auc_micro": _diff(-0.03, -0.045, -0.015), "tiou": _diff(0.01, -0.02, 0.04)}},
+                 # a switch that does not act on detection: the same scores as the reference on every resample
+                 {"key": "queries=names", "data": "", "reference": "sa2=true",
+                  "difference": {"auc_micro": _diff(0.0, 0.0, 0.0), "tiou": _diff(-0.01, -0.02, -0.005)}}]}}
     blocks = resolve_blocks(_hand_made_metrics(), [grid])
     assert [b["table"] for b in blocks] == ["main_results", "localization", "ablation_sa2"]
     det = {(r["comparison"], r["metric"]): r for r in blocks[0]["rows"]}
@@ -172,12 +175,17 @@ def test_the_resolves_section_labels_each_difference_and_the_videos_an_unresolve
     assert [(r["comparison"], r["metric"], r["verdict"]) for r in blocks[1]["rows"]] == [
         ("whole_frame − stprompt", "TIoU", "resolved")]  # the undefined RBDC is not listed
     # the grid's 40 videos: TIoU half-width toward 0 is 0.03, three times the effect -> 9 x 40
-    assert [(r["metric"], r["verdict"], r["test videos to resolve"]) for r in blocks[2]["rows"]] == [
-        ("frame AUC", "resolved", "—"), ("TIoU", "unresolved", "≈ 360")]
+    assert [(r["comparison"], r["metric"], r["verdict"], r["test videos to resolve"]) for r in blocks[2]["rows"]] == [
+        ("sa2=false − sa2=true", "frame AUC", "resolved", "—"), ("sa2=false − sa2=true", "TIoU", "unresolved", "≈ 360"),
+        ("queries=names − sa2=true", "frame AUC", "identical", "—"), ("queries=names − sa2=true", "TIoU", "resolved", "—")]
     text = "\n".join(resolve_section(blocks))
     assert text.startswith("## What SynthVAD resolves")
-    assert "**4 of 7 comparisons are resolved**: mil − stprompt on frame AUC -0.050 [-0.090, -0.010] (lower);" in text
-    assert "### Ablation `sa2`: every configuration against `sa2=true`" in text and "40 test videos; 1 of 2 resolved." in text
+    # identical rows are neither counted nor listed as results
+    assert "**5 of 8 comparisons are resolved** (1 more is *identical*" in text
+    assert "- Detection: every method against stprompt: mil − stprompt on frame AUC -0.050 [-0.090, -0.010] (lower);" in text
+    assert "### Ablation `sa2`: every configuration against `sa2=true`" in text
+    assert "40 test videos; 2 of 3 resolved; 1 identical." in text
+    assert "| queries=names − sa2=true | frame AUC | +0.000 [+0.000, +0.000] | identical | — | — |" in text
     assert "| " + " | ".join(RESOLVE_COLUMNS) + " |" in text
     assert "| vadclip − stprompt | frame AUC | -0.020 [-0.060, +0.020] | unresolved | — | ≈ 360 |" in text
     real = "\n".join(resolve_section(blocks[:1], "ucf_crime"))

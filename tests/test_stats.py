@@ -240,3 +240,13 @@ def test_reading_a_difference_by_hand():
         == "0.671 ± 0.046 [0.610, 0.720]"
     assert stats.format_estimate({"value": 0.5, "lo": 0.4, "hi": 0.6, "std": 0.0, "per_seed": [0.5]}) == \
         "0.500 [0.400, 0.600]"
+
+
+def test_a_difference_zero_on_every_resample_is_identical_not_unresolved():
+    from stprompt.stats import format_difference, verdict
+
+    assert verdict({"value": 0.0, "lo": 0.0, "hi": 0.0, "resolved": False}) == "identical"
+    assert format_difference({"value": 0.0, "lo": 0.0, "hi": 0.0, "resolved": False}) == "+0.000 [+0.000, +0.000] identical"
+    # a zero estimate with spread around it is an unresolved difference, a tiny one is not identical
+    assert verdict({"value": 0.0, "lo": -0.01, "hi": 0.01, "resolved": False}) == "unresolved"
+    assert verdict({"value": 1e-9, "lo": 1e-9, "hi": 1e-9, "resolved": True}) == "resolved"

@@ -75,12 +75,17 @@ def format_estimate(entry: Mapping[str, Any], digits: int = 3) -> str:
 
 
 def format_difference(entry: Mapping[str, Any] | None, digits: int = 3) -> str:
-    """A table cell: ``"+0.072 [-0.023, +0.164] unresolved"``; ``"—"`` when not measured."""
+    """A table cell: ``"+0.072 [-0.023, +0.164] unresolved"`` (:func:`verdict`); ``"—"`` when not
+    measured."""
     if not entry or not np.isfinite(entry.get("value", math.nan)):
         return "—"
     return f"{format_interval(entry, digits, signed=True)} {verdict(entry)}"
 
 
 def verdict(entry: Mapping[str, Any]) -> str:
-    """``"resolved"`` when the difference's interval excludes 0, else ``"unresolved"``."""
+    """``"resolved"`` when the difference's interval excludes 0, else ``"unresolved"`` — or
+    ``"identical"`` when the difference is exactly 0 on every resample (``0 [0, 0]``): the two
+    score every test video alike (a switch that does not act on the metric), which is no result."""
+    if entry.get("value") == 0 and entry.get("lo") == 0 and entry.get("hi") == 0:
+        return "identical"
     return "resolved" if entry.get("resolved") else "unresolved"

@@ -25,8 +25,11 @@ def comparison_rows(boot: Mapping[str, Any], metrics: Sequence[str], name: Any =
     95 % interval, the verdict (``resolved`` when the interval excludes 0, else ``unresolved``),
     its reading (``higher``/``lower`` when resolved) and, for an unresolved difference, about how
     many test videos would resolve it (:func:`stprompt.stats.videos_to_resolve`; "—" otherwise, or
-    where the difference is exactly 0). Configurations are listed in ``boot``'s order, the frame-label
-    oracle last."""
+    where the difference is exactly 0). A difference that is exactly 0 on every resample (estimate
+    and interval ``0 [0, 0]``) is ``identical``: the configuration scores the test videos exactly as
+    the reference does, because its switch does not act on that metric (the spatial-stream queries
+    on detection); it is neither a result nor a comparison. Configurations are listed in ``boot``'s
+    order, the frame-label oracle last."""
     import math
 
     from ...stats import METRIC_NAMES, claim_status, format_interval, verdict, videos_to_resolve
@@ -99,8 +102,8 @@ def resolve_section(blocks: Sequence[Mapping[str, Any]], dataset: str = "synthva
     if not blocks:
         return lines + ["No table of this run carries intervals yet (rerun `03_evaluate`, `05_localization` and "
                         "the ablation grids).", ""]
-    rows = [r for b in blocks for r in b["rows"]]
-    resolved = [(b, r) for b in blocks for r in b["rows"] if r["verdict"] == "resolved"]
+    rows = [r for b in blocks for r in b["rows"] if r["verdict"] != "identical"]
+    same = sum(r["verdict"] == "identical" for b in blocks for r in b["rows"])
     lines += [f"Every comparison of the page's tables as a difference to its table's reference (`configuration − "
               f"reference`) with its 95 % interval: a paired bootstrap of the test videos ({N_BOOT} resamples drawn "
               f"from seed {BOOT_SEED}, the same resamples for every row of a table; seeds folded in as their mean "
@@ -110,18 +113,28 @@ def resolve_section(blocks: Sequence[Mapping[str, Any]], dataset: str = "synthva
               f"need for its interval to exclude 0, if the effect and the per-video spread stayed as measured "
               f"(`n · (h / |d|)²`, `h` the interval's half-width on the side of 0; `stprompt.stats.videos_to_resolve`).",
               ""]
-    text = (f"**{len(resolved)} of {len(rows)} comparison{'s' if len(rows) != 1 else ''} "
+    n_resolved = sum(r["verdict"] == "resolved" for r in rows)
+    text = (f"**{n_resolved} of {len(rows)} comparison{'s' if len(rows) != 1 else ''} "
             f"{'is' if len(rows) == 1 else 'are'} resolved**")
-    if resolved:
-        text += ": " + "; ".join(f"{r['comparison']} on {r['metric']} {r['difference [95 % interval]']} ({r['reading']})"
-                                 for _, r in resolved)
-    lines += [text + ".", ""]
+    if same:
+        text += (f" ({same} more {'is' if same == 1 else 'are'} *identical*: the configuration scores the test "
+                 f"videos exactly as its reference, its switch does not act on that metric)")
+    lines += [text + (", by table:" if n_resolved else "."), ""]
+    for b in blocks:
+        hits = [r for r in b["rows"] if r["verdict"] == "resolved"]
+        if hits:
+            lines.append(f"- {b['title']}: " + "; ".join(
+                f"{r['comparison']} on {r['metric']} {r['difference [95 % interval]']} ({r['reading']})" for r in hits))
+    if n_resolved:
+        lines.append("")
     for b in blocks:
         lines += [f"### {b['title']}", ""]
         if not b["rows"]:
             lines += [f"Only the reference `{b['reference']}` ran with intervals: nothing to compare.", ""]
             continue
-        done = sum(r["verdict"] == "resolved" for r in b["rows"])
-        lines += [f"{b['n_videos']} test videos; {done} of {len(b['rows'])} resolved.", "",
+        compared = [r for r in b["rows"] if r["verdict"] != "identical"]
+        done = sum(r["verdict"] == "resolved" for r in compared)
+        tail = f"; {len(b['rows']) - len(compared)} identical" if len(compared) < len(b["rows"]) else ""
+        lines += [f"{b['n_videos']} test videos; {done} of {len(compared)} resolved{tail}.", "",
                   table_markdown([{k: r[k] for k in RESOLVE_COLUMNS} for r in b["rows"]]), ""]
     return lines
