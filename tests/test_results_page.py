@@ -242,7 +242,10 @@ def test_grid_findings_and_charts_use_the_intervals_when_the_scores_were_kept():
     bars = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)][0]
     ends = sorted(tuple(np.round(sorted(seg[:, 1]), 6)) for seg in bars.lines[2][0].get_segments())
     assert ends == [(0.5, 0.68), (0.62, 0.75)]  # whiskers at the intervals, not at ± std
-    assert "mean over 3 seeds; whiskers: 95 % interval" in fig._suptitle.get_text()
+    subtitle = fig._suptitle.get_text()
+    assert "mean over 3 seeds; whiskers: 95 % interval" in subtitle.replace("\n", " ")
+    # wrapped to the width of a one-panel chart, so that no line runs off the figure
+    assert len(subtitle.splitlines()) >= 2 and max(map(len, subtitle.splitlines())) <= fig.get_figwidth() * 14
     assert fig.axes[0].get_xlabel() == "sa2"
     mixed = [rows[0], {**rows[1], "switches": {"patch_mode": "tokens", "localize": True}}]
     assert viz.ablation_bars(mixed, {"auc_micro": "frame AUC"}).axes[0].get_xlabel() == \

@@ -7,6 +7,8 @@ Save them with ``fig.savefig`` (or :mod:`stprompt.reports.tables`).
 
 from __future__ import annotations
 
+import textwrap
+
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -405,7 +407,11 @@ def ablation_bars(rows: Sequence[Mapping], metrics: Mapping[str, str], title: st
         ax.grid(axis="y", alpha=0.3)
     seeds = "/".join(map(str, sorted({r["seeds"] for r in rows})))
     note = whisker_note(all_ci, seeds) + ("; dark: the reference" if highlight else "")
-    fig.suptitle(f"{title}\n{note}" if title else note, fontsize=9)
+    # wrapped to the figure's width (about 14 characters per inch at 9 pt): a one-panel chart of a
+    # few bars is narrower than the note
+    width = max(40, int(fig.get_figwidth() * 14))
+    lines = [textwrap.fill(s, width) for s in ((title, note) if title else (note,))]
+    fig.suptitle("\n".join(lines), fontsize=9)
     return fig
 
 
