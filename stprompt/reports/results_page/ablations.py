@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ...io import read_json
-
 
 def _pm(mean: Mapping[str, float], std: Mapping[str, float], m: str, scale: float = 1.0, digits: int = 3) -> str:
     if m not in mean:
