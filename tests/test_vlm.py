@@ -103,6 +103,24 @@ def test_checkpoint_round_trip(tmp_path, tiny):
     assert not np.allclose(vlm.encode_images(tiny[0], images), vlm.encode_images(loaded, images))
 
 
+def test_a_model_from_a_config_file_saves_and_reloads(tmp_path):
+    """A variant architecture given as a config .json path (as ClipSpec takes it) is saved under
+    that path's name and rebuilt from the checkpoint alone, with the variant's shapes."""
+    cfg = json.loads((vlm.MODEL_CONFIG_DIR / "tiny_clip.json").read_text())
+    cfg["vision_cfg"]["image_size"] = 48
+    cfg_path = tmp_path / "tiny_clip_48px.json"
+    cfg_path.write_text(json.dumps(cfg))
+    model, info = vlm.build_clip(vlm.ClipSpec(str(cfg_path), seed=2))
+    assert info.image_size == (48, 48)
+    path = vlm.save_checkpoint(model, tmp_path / "v.pt", model_name=str(cfg_path))
+    assert torch.load(path, weights_only=True)["model_config"]["vision_cfg"]["image_size"] == 48
+    cfg_path.unlink()  # the checkpoint carries its config: it rebuilds without the file
+    loaded, info2 = vlm.build_clip(vlm.ClipSpec(model=None, checkpoint=str(path)))
+    assert info2.model == "tiny_clip_48px" and info2.image_size == (48, 48)
+    images = _images(3)
+    np.testing.assert_allclose(vlm.encode_images(loaded, images), vlm.encode_images(model, images), atol=1e-6)
+
+
 def test_the_same_weights_save_to_the_same_bytes(tmp_path):
     """A checkpoint is written through a temporary file with a random name; its bytes (and so the
     weights hash every feature recipe and model key is derived from) must not depend on that name."""

@@ -14,7 +14,8 @@ from torch import nn
 
 from ..io import file_hash
 from .checkpoints import _config_differences, _load_weights, _pretrained_file, _read_checkpoint
-from .spec import ClipError, ClipInfo, ClipSpec, _as_spec, _resolve_model_name, model_config, register_model_configs
+from .spec import (ClipError, ClipInfo, ClipSpec, _as_spec, _resolve_model_name, model_config,
+                   register_model_configs, register_stored_config)
 
 
 @contextlib.contextmanager
@@ -53,6 +54,8 @@ def build_clip(spec: ClipSpec | dict | str | None = None, **overrides: Any) -> t
             raise ClipError("`model` is required unless `checkpoint` is a file written by "
                             "stprompt.vlm.save_checkpoint (which records its model)")
         name = ckpt.model_name
+        if ckpt.model_config is not None:
+            register_stored_config(name, ckpt.model_config)
     else:
         name = _resolve_model_name(spec.model)
     cfg = model_config(name)

@@ -23,7 +23,7 @@ from torch import nn
 
 from .. import __version__
 from ..io import atomic_write, resolve
-from .spec import ClipError, model_config
+from .spec import ClipError, _resolve_model_name, model_config
 CHECKPOINT_FORMAT = "stprompt-clip/1"
 
 # OpenAI TorchScript archives and some exporters carry these next to the weights.
@@ -219,6 +219,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, model_name: str |
     name = model_name or (info.model if info is not None else None)
     if not name:
         raise ValueError("model_name is required for a model not built by stprompt.vlm.build_clip")
+    name = _resolve_model_name(name)  # a config .json path is stored as the name it registers under
     cfg = copy.deepcopy(model_config(name))
     if info is not None and info.quick_gelu:
         cfg["quick_gelu"] = True

@@ -7,6 +7,7 @@ open_clip (open_clip's ``model_configs/*.json``: architectures are data).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -90,12 +91,30 @@ def register_model_configs(path: str | os.PathLike | None = None) -> list[str]:
     return [f.stem for f in files if f.stem not in before]
 
 
+def register_stored_config(name: str, cfg: dict) -> None:
+    """Make a config stored in a checkpoint known to open_clip under ``name`` when it is not (a
+    checkpoint of a variant architecture carries its own config, so it rebuilds without the
+    ``.json`` it was made from). open_clip registers configs from files: the config goes through
+    a private temporary file."""
+    import tempfile
+
+    import open_clip
+
+    if open_clip.get_model_config(name) is not None:
+        return
+    with tempfile.TemporaryDirectory(prefix="stprompt-config-") as tmp:
+        path = Path(tmp) / f"{name}.json"
+        path.write_text(json.dumps({k: v for k, v in cfg.items() if k != "quick_gelu"}))
+        open_clip.add_model_config(path)
+
+
 def model_config(name: str) -> dict:
-    """The open_clip config of a model name (after registering ours), or a ClipError listing the
-    in-project configs."""
+    """The open_clip config of a model name or of a config ``.json`` path (as :class:`ClipSpec`
+    takes them; after registering ours), or a ClipError listing the in-project configs."""
     import open_clip
 
     register_model_configs()
+    name = _resolve_model_name(name)
     cfg = open_clip.get_model_config(name)
     if cfg is None:
         ours = sorted(f.stem for f in MODEL_CONFIG_DIR.glob("*.json"))
