@@ -104,8 +104,24 @@ def test_smoke_profile_end_to_end_then_cached_then_one_change(tmp_path, capfd):
     summary = console[console.index(next(line for line in console if line.startswith("profile smoke_e2e: 7 ran"))):]
     assert any("HTML reports" in line and "06_report.html" in line for line in summary)
     assert any(line.strip().startswith("results page") and str(page / "README.md") in line for line in summary)
-    err = capfd.readouterr().err
-    assert "without encryption" not in err and "KeyboardInterrupt" not in err
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err and "KeyboardInterrupt" not in captured.err
+    assert "Ctrl-C will not work" not in captured.out + captured.err  # forked kernels know their parent
+
+    # the grid's kernels were forked from a warm server (stprompt.run.forkserver): a point's numbers
+    # are those of a fresh kernel (same parameters, same thread count, its own model folder)
+    from stprompt.io import environment
+    from stprompt.run.ablate import _THREAD_VARS, POINT_THREADS
+    from stprompt.run.runner import execute_notebook
+
+    executed = next((run / "ablations" / "smoke_grid").glob("sa2=false*/notebook.ipynb"))
+    params = dict(nbformat.read(str(executed), as_version=4).metadata.papermill.parameters,
+                  result_dir=str(tmp_path / "fresh"), share_models=False)
+    with environment({"STPROMPT_FORK_SERVER": "0", **{k: str(POINT_THREADS) for k in _THREAD_VARS}}):
+        execute_notebook(ROOT / "notebooks" / "04_ablations.ipynb", tmp_path / "fresh.ipynb", params)
+    forked = json.loads((executed.parent / "metrics.json").read_text())["ablation"]
+    fresh = json.loads((tmp_path / "fresh" / "metrics.json").read_text())["ablation"]
+    assert {k: v for k, v in forked.items() if k != "model"} == {k: v for k, v in fresh.items() if k != "model"}
 
     # nothing changed: every step skipped, no grid point run
     lines = []

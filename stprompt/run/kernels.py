@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 _KERNEL_MANAGER: Any = None
+#: The socket of the running fork server (:mod:`stprompt.run.forkserver`), None when there is none.
+FORK_SOCKET: str | None = None
 
 
 def kernel_manager_class() -> type:
@@ -22,6 +24,9 @@ def kernel_manager_class() -> type:
       ``ERROR | KeyboardInterrupt caught in kernel`` although the notebook succeeded. The
       notebook has finished when we shut its kernel down, so the interrupt is skipped then (a
       timeout or Ctrl-C still interrupts as before).
+    - **Warm kernels** while a fork server runs (:func:`stprompt.run.forkserver.fork_server`, as
+      the ablation grids do): the kernel is launched through its client, which has the server
+      fork it from a process that has already imported the notebook's modules.
     """
     global _KERNEL_MANAGER
     if _KERNEL_MANAGER is None:
@@ -40,6 +45,14 @@ def kernel_manager_class() -> type:
             def _default_ip(self) -> str:  # socket files kernel-N under a folder of our own
                 self._ipc_dir = tempfile.mkdtemp(prefix="stprompt-kernel-")
                 return str(Path(self._ipc_dir) / "kernel")
+
+            def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+                cmd = super().format_kernel_cmd(extra_arguments)
+                if FORK_SOCKET is None:
+                    return cmd
+                from .forkserver import client_command
+
+                return client_command(cmd, FORK_SOCKET)
 
             async def _async_interrupt_kernel(self) -> None:
                 if getattr(self, "shutting_down", False):
