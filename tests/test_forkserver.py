@@ -125,3 +125,21 @@ def test_a_kernel_dies_with_its_client_and_signals_are_forwarded(tmp_path):
         client.send_signal(signal.SIGTERM)  # forwarded: the kernel ends, the client returns its status
         assert client.wait(timeout=30) == 128 + signal.SIGTERM or client.returncode == -signal.SIGTERM
         kernel.wait(timeout=30)
+
+
+def test_a_preload_that_sets_a_variable_does_not_turn_kernels_away(tmp_path, monkeypatch):
+    """open_clip sets TOKENIZERS_PARALLELISM when imported, torch TORCHINDUCTOR_CACHE_DIR: the server
+    checks requests against the environment it started with, and a forked kernel gets what the
+    imports set, as a fresh kernel importing them would (the grid kernels were all refused before)."""
+    (tmp_path / "sets_a_variable.py").write_text("import os\nos.environ['STPROMPT_TEST_SET_AT_IMPORT'] = 'yes'\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    nb = _notebook(tmp_path / "probe.ipynb", "import os, sys\n"
+                   "print({'preloaded': 'sets_a_variable' in sys.modules, "
+                   "'set': os.environ.get('STPROMPT_TEST_SET_AT_IMPORT')})")
+    with forkserver.fork_server(["sets_a_variable"], ready_timeout=120) as path:
+        execute_notebook(nb, tmp_path / "out.ipynb", {})
+        counts = forkserver.served(path)
+    assert counts == {"forked": 1, "refused": 0, "reasons": []}, counts
+    out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells[0].outputs[0]["text"]
+    assert out.strip() == "{'preloaded': True, 'set': 'yes'}"
+    assert "STPROMPT_TEST_SET_AT_IMPORT" not in os.environ

@@ -108,8 +108,10 @@ def test_smoke_profile_end_to_end_then_cached_then_one_change(tmp_path, capfd):
     assert "without encryption" not in captured.err and "KeyboardInterrupt" not in captured.err
     assert "Ctrl-C will not work" not in captured.out + captured.err  # forked kernels know their parent
 
-    # the grid's kernels were forked from a warm server (stprompt.run.forkserver): a point's numbers
+    # the grid's kernels were forked from a warm server (stprompt.run.forkserver; it refused them
+    # all once, when its imports had set variables of its own environment): a point's numbers
     # are those of a fresh kernel (same parameters, same thread count, its own model folder)
+    assert "  kernels: 5 of 5 forked warm" in lines, [line for line in lines if "kernels:" in line]
     from stprompt.io import environment
     from stprompt.run.ablate import _THREAD_VARS, POINT_THREADS
     from stprompt.run.runner import execute_notebook

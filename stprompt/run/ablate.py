@@ -105,12 +105,24 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def _kernels_line(counts: dict, started: int) -> str:
+    """How the grid's kernels started: forked warm by the fork server, or fresh (before it was
+    ready, or refused: the first reason is named)."""
+    fresh = started - counts["forked"]
+    line = f"  kernels: {counts['forked']} of {started} forked warm"
+    if fresh > 0:
+        line += f", {fresh} started fresh"
+        if counts["reasons"]:
+            line += f" (refused {counts['refused']}: {counts['reasons'][0]})"
+    return line
+
+
 def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None = None, force: bool = False,
              echo: Callable[[str], None] = print, profile: Any = None,
              upstream: str | None = None) -> dict[str, Any]:
     """Run (or skip) this shard's points, then summarise every finished point of the grid.
     ``profile``/``upstream``: given by `stprompt reproduce`, which has them at hand."""
-    from .forkserver import fork_server, preload_modules
+    from .forkserver import fork_server, preload_modules, served
     from .runner import StepFailed, execute_notebook
 
     grid = path if isinstance(path, AblationGrid) else load_grid(path)
@@ -148,7 +160,7 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
     # environment, and forks each point's kernel (stprompt.run.forkserver; same numbers, tested).
     started = time.perf_counter()
     with environment({k: str(POINT_THREADS) for k in _THREAD_VARS}), \
-            (fork_server(preload_modules(notebook)) if todo else contextlib.nullcontext()):
+            (fork_server(preload_modules(notebook), ready_timeout=120) if todo else contextlib.nullcontext()) as server:
         with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each job drives its own kernel
             for k, (p, seconds, error) in enumerate(pool.map(one, todo), 1):
                 eta = progress_text(k, len(todo), time.perf_counter() - started)
@@ -157,6 +169,8 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
                     echo(f"  [{k}/{len(todo)}] {p.name}: FAILED after {seconds:.1f}s\n    {error}")
                 else:
                     echo(f"  [{k}/{len(todo)}] {p.name}: done in {seconds:.1f}s  (grid {eta})")
+        if server:
+            echo(_kernels_line(served(server), len(todo)))
     rows = summarize(points, out_dir, grid, profile or _load_profile(grid, grid.source))
     if failures:
         raise RuntimeError(f"grid {grid.name}: {len(failures)} point(s) failed: {', '.join(failures)}")

@@ -103,9 +103,11 @@ def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(data or b"{}"), list(fds)
 
 
-def _become_kernel(request: dict, fds: list[int]) -> None:
+def _become_kernel(request: dict, fds: list[int], set_at_import: dict[str, str | None]) -> None:
     """In the forked child: take the client's streams, folder and environment, then run the kernel
-    module as ``python -m`` would; never returns."""
+    module as ``python -m`` would; never returns. ``set_at_import``: what the preloads did to the
+    server's environment (a value, or None for removed), done again on top of the client's, as a
+    fresh kernel's imports would do it (open_clip sets ``TOKENIZERS_PARALLELISM``, for one)."""
     code = 1
     try:
         for target, fd in enumerate(fds[:3]):
@@ -121,6 +123,11 @@ def _become_kernel(request: dict, fds: list[int]) -> None:
         sys.path[0] = os.getcwd()  # what `python -m` puts first
         os.environ.clear()
         os.environ.update(request["env"])
+        for key, value in set_at_import.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         import random
 
         random.seed()  # a new process draws fresh entropy; so does a forked one
@@ -154,7 +161,11 @@ def _send(conn: socket.socket, message: dict) -> None:
 
 
 def serve(path: str, preload: Sequence[str]) -> None:
-    """Import ``preload``, then fork a kernel for each client until SIGTERM."""
+    """Import ``preload``, then fork a kernel for each client until SIGTERM. Requests are checked
+    against the environment the server started with: some imports change it (open_clip sets
+    ``TOKENIZERS_PARALLELISM``, torch ``TORCHINDUCTOR_CACHE_DIR``), and a kernel gets those
+    changes on top of its own environment, as its own imports would have made them."""
+    started_with = dict(os.environ)
     import IPython  # noqa: F401 - the bulk of what a kernel imports before its notebook runs
     import zmq  # noqa: F401
 
@@ -164,6 +175,8 @@ def serve(path: str, preload: Sequence[str]) -> None:
                 importlib.import_module(name)
             except Exception as exc:  # noqa: BLE001 - the kernel will import it (and report) itself
                 print(f"forkserver: not preloaded: {name} ({type(exc).__name__}: {exc})", file=sys.stderr)
+    set_at_import: dict[str, str | None] = {k: v for k, v in os.environ.items() if started_with.get(k) != v}
+    set_at_import.update({k: None for k in started_with if k not in os.environ})
     early = [m for m in NOT_PRELOADED if m in sys.modules]
     if early:  # they read the environment before the kernel could set it: serve nothing
         print(f"forkserver: a preloaded module imported {', '.join(early)}; kernels start the usual way",
@@ -195,7 +208,7 @@ def serve(path: str, preload: Sequence[str]) -> None:
                     _send(conn, {"refused": f"unreadable request ({exc})"})
                     conn.close()
                     continue
-                reason = refusal(request)
+                reason = refusal(request, started_with)
                 if reason:
                     print(f"forkserver: refused ({reason})", file=sys.stderr, flush=True)
                     for fd in fds:
@@ -213,7 +226,8 @@ def serve(path: str, preload: Sequence[str]) -> None:
                         other.close()
                     conn_fd = conn.detach()
                     os.close(conn_fd)
-                    _become_kernel(request, fds)
+                    _become_kernel(request, fds, set_at_import)
+                print(f"forkserver: forked kernel {pid}", file=sys.stderr, flush=True)
                 for fd in fds:
                     os.close(fd)
                 kernels[pid] = conn
@@ -288,6 +302,28 @@ def fork_server(preload: Sequence[str] = (), ready_timeout: float = 0.0) -> Iter
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def served(path: str | None) -> dict:
+    """What the server at ``path`` has done so far, from its log: ``forked`` (kernels it forked),
+    ``refused`` (requests it turned down) and ``reasons`` (the distinct refusal reasons, first
+    seen first); all zero for None (no server)."""
+    counts: dict = {"forked": 0, "refused": 0, "reasons": []}
+    if not path:
+        return counts
+    try:
+        text = (Path(path).parent / "server.log").read_text()
+    except OSError:
+        return counts
+    for line in text.splitlines():
+        if line.startswith("forkserver: forked kernel"):
+            counts["forked"] += 1
+        elif line.startswith("forkserver: refused ("):
+            counts["refused"] += 1
+            reason = line[len("forkserver: refused ("):].rstrip(")")
+            if reason not in counts["reasons"]:
+                counts["reasons"].append(reason)
+    return counts
 
 
 def preload_modules(notebook: Path) -> list[str]:
