@@ -9,6 +9,9 @@ PROFILE ?= synthvad
 # machines and run on CPU and CUDA. Override, e.g. TORCH_SPEC="torch torchvision".
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# pytest-xdist workers for `make test` (0: one process). Each test module, and the notebooks
+# together, run in one worker (tests/conftest.py), the end-to-end runs first.
+TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 
 .PHONY: install reproduce test notebooks report clean
@@ -33,7 +36,7 @@ reproduce: install
 
 ## Unit, data-contract and model tests, then the notebooks under nbval (smoke parameters).
 test: install
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 ## Re-execute the notebooks with their smoke defaults and strip outputs except nbval-checked cells.
 notebooks: install
