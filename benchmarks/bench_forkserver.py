@@ -24,15 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(grid: str, name: str, server: bool) -> dict:
-    spec = yaml.safe_load((ROOT / "params" / "ablations" / f"{grid}.yaml").read_text())
-    tmp = ROOT / "runs" / f"{name}.yaml"
-    tmp.write_text(yaml.safe_dump(spec))
+    tmp = ROOT / "runs" / f"{name}.yaml"  # the grid's name is its file's: its own output folder
+    shutil.copyfile(ROOT / "params" / "ablations" / f"{grid}.yaml", tmp)
     env = dict(os.environ, STPROMPT_FORK_SERVER="1" if server else "0", HF_HUB_OFFLINE="1")
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "stprompt", "ablate", str(tmp), "--jobs", "2", "--force"],

@@ -158,6 +158,7 @@ def run_grid(path: str | Path | AblationGrid, jobs: int = 1, shard: str | None =
     # threads on 2 cores ran ~30x slower.) Scale out with --jobs / --shard instead.
     # Kernels start warm: a fork server imports the notebook's modules once, in the points'
     # environment, and forks each point's kernel (stprompt.run.forkserver; same numbers, tested).
+    # The grid waits for it to be ready: its imports cost what a fresh kernel's would.
     started = time.perf_counter()
     with environment({k: str(POINT_THREADS) for k in _THREAD_VARS}), \
             (fork_server(preload_modules(notebook), ready_timeout=120) if todo else contextlib.nullcontext()) as server:

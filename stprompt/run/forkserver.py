@@ -320,7 +320,7 @@ def served(path: str | None) -> dict:
             counts["forked"] += 1
         elif line.startswith("forkserver: refused ("):
             counts["refused"] += 1
-            reason = line[len("forkserver: refused ("):].rstrip(")")
+            reason = line.removeprefix("forkserver: refused (").removesuffix(")")  # the reason may end in ")"
             if reason not in counts["reasons"]:
                 counts["reasons"].append(reason)
     return counts
