@@ -230,6 +230,8 @@ def train(model: torch.nn.Module, train_set: FeatureSet, val_set: FeatureSet, cf
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    for data in (train_set, val_set):  # every epoch reads both: from memory when they fit
+        data.hold_in_memory()
     seed_everything(cfg.seed)
     model.to(device)
     history: list[dict[str, float]] = []

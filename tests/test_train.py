@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from stprompt.train import (FeatureSet, TrainConfig, VideoItem, _batches, segment_average,
                             split_train_val)
@@ -103,6 +104,34 @@ def _toy_sets(tmp_path):
     names = ["normal", "fire"]
     sets = {s: FeatureSet(r, tmp_path, names, "toy") for s, r in recs.items()}
     return recs, sets
+
+
+def test_a_set_held_in_memory_gives_the_same_batches_and_scores(tmp_path):
+    from stprompt.features import MappedArray
+    from stprompt.model import ModelConfig
+    from stprompt.train import collate, fit_and_score
+
+    recs, sets = _toy_sets(tmp_path)
+    items = sets["train"].items[:5]
+    mapped = collate(items, max_len=4)
+    assert isinstance(items[0].patch, MappedArray)
+    assert not sets["train"].hold_in_memory(max_bytes=100)  # over the budget: stays mapped
+    assert isinstance(sets["train"].items[0].patch, MappedArray)
+    assert sets["train"].hold_in_memory()
+    held = collate(sets["train"].items[:5], max_len=4)
+    assert isinstance(sets["train"].items[0].patch, np.ndarray)
+    assert sets["train"].items[0].patch.dtype == np.float32
+    for name in ("frame", "patch", "motion", "mask"):
+        assert torch.equal(getattr(mapped, name), getattr(held, name))
+    # training reads its sets from memory; the scores equal those of sets read from the maps
+    cfg, tcfg = ModelConfig(method="stprompt", branches="c", sa2_k=1), TrainConfig(epochs=3, batch_size=8)
+    _, fresh = _toy_sets(tmp_path)
+    a = fit_and_score(cfg, tcfg, sets, None, {"recipe_hash": "toy"}, tmp_path / "a", "run")
+    assert isinstance(fresh["val"].items[0].frame, MappedArray)
+    b = fit_and_score(cfg, tcfg, fresh, None, {"recipe_hash": "toy"}, tmp_path / "b", "run")
+    assert isinstance(fresh["val"].items[0].frame, np.ndarray)
+    for vid in a["test_scores"]:
+        np.testing.assert_array_equal(a["test_scores"][vid], b["test_scores"][vid])
 
 
 def test_training_is_deterministic_selects_on_validation_and_reuses_checkpoints(tmp_path):
