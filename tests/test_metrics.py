@@ -448,6 +448,19 @@ def test_pixel_auc_equals_sklearn_with_many_ties_across_videos():
     assert pixel_auc(heat, mask) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
 
 
+def test_unique_inverse_equals_numpy_unique():
+    from stprompt.metrics.localization import unique_inverse
+
+    rng = np.random.default_rng(7)
+    for x in (np.zeros(0), np.array([2.5]), rng.integers(-4, 5, 5000) / 3.0, rng.random(3000),
+              np.array([0.0, -0.0, 1e-300, -1e-300, 0.5, 0.5])):
+        vals, inv = unique_inverse(x)
+        ref_vals, ref_inv = np.unique(x, return_inverse=True)
+        np.testing.assert_array_equal(vals, ref_vals)
+        np.testing.assert_array_equal(inv, ref_inv)
+        np.testing.assert_array_equal(vals[inv], x)
+
+
 def test_rbdc_sweep_equals_the_definition_at_every_threshold_on_random_data():
     # Brute force: at each threshold t keep the predictions with score >= t and count detected
     # regions, detected tracks and false positives straight from the definitions.
