@@ -25,6 +25,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,6 @@ def main(argv=None) -> dict:
                 cfg = FeatureConfig(grid=(3, 4), window=(48, 48), batch_size=b)
                 spent, restore = encode_seconds(model)
                 before = load()
-                import time
-
                 t0 = time.perf_counter()
                 summary = extract_dataset(records, out, model, cfg, info.recipe(), device="cpu",
                                           progress=False, workers=0)
