@@ -106,7 +106,8 @@ def _toy_sets(tmp_path):
     return recs, sets
 
 
-def test_a_set_held_in_memory_gives_the_same_batches_and_scores(tmp_path):
+def test_a_set_held_in_memory_gives_the_same_batches_and_scores(tmp_path, monkeypatch):
+    from stprompt import training_data
     from stprompt.features import MappedArray
     from stprompt.model import ModelConfig
     from stprompt.train import collate, fit_and_score
@@ -123,13 +124,17 @@ def test_a_set_held_in_memory_gives_the_same_batches_and_scores(tmp_path):
     assert sets["train"].items[0].patch.dtype == np.float32
     for name in ("frame", "patch", "motion", "mask"):
         assert torch.equal(getattr(mapped, name), getattr(held, name))
-    # training reads its sets from memory; the scores equal those of sets read from the maps
+    # training reads its sets from memory; the scores equal those of a training that reads the maps
     cfg, tcfg = ModelConfig(method="stprompt", branches="c", sa2_k=1), TrainConfig(epochs=3, batch_size=8)
     _, fresh = _toy_sets(tmp_path)
-    a = fit_and_score(cfg, tcfg, sets, None, {"recipe_hash": "toy"}, tmp_path / "a", "run")
-    assert isinstance(fresh["val"].items[0].frame, MappedArray)
-    b = fit_and_score(cfg, tcfg, fresh, None, {"recipe_hash": "toy"}, tmp_path / "b", "run")
-    assert isinstance(fresh["val"].items[0].frame, np.ndarray)
+    a = fit_and_score(cfg, tcfg, fresh, None, {"recipe_hash": "toy"}, tmp_path / "a", "run")
+    assert isinstance(fresh["val"].items[0].frame, np.ndarray)  # train() held train and val
+    _, mapped_sets = _toy_sets(tmp_path)
+    monkeypatch.setattr(training_data, "IN_MEMORY_BYTES", 0)  # nothing fits: every epoch reads the maps
+    b = fit_and_score(cfg, tcfg, mapped_sets, None, {"recipe_hash": "toy"}, tmp_path / "b", "run")
+    assert isinstance(mapped_sets["val"].items[0].frame, MappedArray)
+    assert isinstance(mapped_sets["train"].items[0].patch, MappedArray)
+    assert [h["val"] for h in a["history"]] == [h["val"] for h in b["history"]]
     for vid in a["test_scores"]:
         np.testing.assert_array_equal(a["test_scores"][vid], b["test_scores"][vid])
 
