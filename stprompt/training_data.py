@@ -105,7 +105,7 @@ class FeatureSet:
     def hold_in_memory(self, max_bytes: int | None = None) -> bool:
         """Read every memory-mapped array of the set into float32 memory when all of them fit in
         ``max_bytes`` (default :data:`IN_MEMORY_BYTES`), so that the epochs of training and
-        validation read no file and widen no fp16 again (SynthVAD: about 30 MB for a split, 10 %
+        validation read no file and widen no fp16 again (SynthVAD: about 30 MB for a split, 15 %
         of a training run's time saved; a real split with ViT-B/16 features stays mapped). The
         values are the ones a batch reads from the map (fp16 widened to float32: exact), so
         results do not change. Returns whether the set is now in memory."""
