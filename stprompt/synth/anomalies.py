@@ -7,8 +7,9 @@ is read off these flags and the sprites' masks by :mod:`stprompt.synth.render`, 
 - ``fighting``: two pedestrians walk up to each other, then jitter together with raised arms, then
   part. Anomalous while they fight.
 - ``fire``: a flickering flame blob on the ground grows, burns, and (if the video lasts) dies out.
-- ``explosion``: a bright flash expands within a few frames, turns into grey smoke that swells, rises
-  and fades. Anomalous while any of it is visible (opacity >= ``SOFT_MASK_ALPHA``).
+- ``explosion``: a fireball expands within a few frames and burns for about a snippet, then turns into
+  dark smoke that swells, rises, stays dense and thins out at the end. Anomalous while any of it is
+  visible (opacity >= ``SOFT_MASK_ALPHA``).
 - ``road_accident``: a car swerves into the oncoming lane and collides head-on with a car there; it
   spins and both stop in that lane; the wreck stays until the end of the video. Traffic goes on: the
   other lane flows as before, and the cars of the blocked lane queue up behind the wreck (so the
@@ -302,7 +303,11 @@ def plan_road_accident(rng, scene: Scene, n_frames: int, snippet_len: int, walk_
 
 FIRE_PALETTE = np.array([[0.0, 150, 25, 5], [0.25, 215, 55, 10], [0.5, 250, 130, 20],
                          [0.75, 255, 210, 60], [1.0, 255, 248, 200]], np.float32)
-SMOKE_GREY = np.float32(95)
+#: Smoke colour (8-bit grey, plus up to +65 of lumps and shading): dark smoke, as of a blast, that
+#: stands out on asphalt, pavement and grass alike (light grey smoke at 95 was a faint smudge on grey roads).
+SMOKE_GREY = np.float32(50)
+#: The fireball's burning phase, in frames (drawn per video, end exclusive): about one snippet.
+FIREBALL_FRAMES = (12, 25)
 
 
 def _palette(heat: np.ndarray) -> np.ndarray:
@@ -376,19 +381,21 @@ def plan_fire(rng, scene: Scene, n_frames: int, snippet_len: int, walk_speed: fl
 
 
 def explosion_sprite(seed: int, k: int, R: float, flash: int, smoke_frames: float) -> Sprite:
-    """Frame ``k`` of an explosion of fireball radius ``R``: a white-yellow flash growing for
-    ``flash`` frames, then a fireball turning into grey smoke within 6 frames; the smoke swells and
-    fades out over ``smoke_frames``. Anchor: the ground point 0.6 radii below the blast centre
-    (the caller moves it up as the smoke rises)."""
+    """Frame ``k`` of an explosion of fireball radius ``R``: a white-yellow fireball growing within
+    6 frames and burning until frame ``flash``, then turning into dark smoke within 6 frames; the
+    smoke swells and thins out over ``smoke_frames`` (opacity ``1 - x**3``, ``x`` the share of them
+    gone: dense for most of them, faint only at the end). Anchor: the ground point 0.6 radii below
+    the blast centre (the caller moves it up as the smoke rises)."""
     rng = np.random.default_rng([seed, k])
     if k < flash:
-        rad = R * (0.35 + 0.65 * (1 - (1 - (k + 1) / flash) ** 2))
+        rad = R * (0.35 + 0.65 * (1 - (1 - min(1.0, (k + 1) / 6.0)) ** 2))
         opacity, smoke = 1.0, 0.0
     else:
         j = k - flash
         smoke = float(np.clip(j / 6.0, 0, 1))
         rad = R * (1.05 + 0.45 * (1 - math.exp(-j / 40.0)))
-        opacity = float(np.clip(1.0 - max(0, j - 6) / max(1.0, smoke_frames), 0, 1))
+        x = min(1.0, max(0, j - 6) / max(1.0, smoke_frames))
+        opacity = float(np.clip(1.0 - x ** 3, 0, 1))
     size = int(math.ceil(2.6 * rad)) + 4
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     c = size / 2 - 0.5
@@ -409,7 +416,7 @@ def plan_explosion(rng, scene: Scene, n_frames: int, snippet_len: int, walk_spee
                    size: float) -> list[Track]:
     R = float(size)
     x, y, band = _ground_point(rng, scene, clearance=2.0 * R)
-    flash = int(rng.integers(5, 10))
+    flash = int(rng.integers(*FIREBALL_FRAMES))
     smoke_frames = float(rng.integers(50, 161))
     n = flash + 6 + int(smoke_frames) + 1
     s = _pick_start(rng, n_frames, snippet_len, min(n, 96))

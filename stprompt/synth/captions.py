@@ -215,9 +215,9 @@ def _scene_samples(rng, plan: Plan, need: dict[str, int], windows: np.ndarray | 
         if cls == "road_accident":  # after the impact the crash is visible in a still
             tc = anomaly_tracks[0].info["collision_frame"]
             frames = [t for t in frames if t >= tc] or frames
-        if cls == "explosion":  # not the last, faint wisps of smoke
+        if cls == "explosion":  # not the last, thin smoke (opacity below ~0.5, anomalies.explosion_sprite)
             tr = anomaly_tracks[0]
-            dense = tr.t0 + tr.info["flash_frames"] + 0.5 * tr.info["smoke_frames"]
+            dense = tr.t0 + tr.info["flash_frames"] + 6 + 0.8 * tr.info["smoke_frames"]
             frames = [t for t in frames if t <= dense] or frames
         for _ in range(min(PER_SCENE["anomaly"], need["anomaly"])):
             t = int(frames[rng.integers(len(frames))])
