@@ -204,8 +204,8 @@ def figure(record: dict[str, Any]):
         if r.get("pretrain_cached"):  # loaded, not trained: its time is not on this run
             bx.text(0.02, k, " loaded from a checkpoint", transform=bx.get_yaxis_transform(), va="center", fontsize=8)
     bx.set_xlabel("tiny CLIP pretraining (min)")
-    fig.suptitle("SynthVAD default world: what the tiny CLIP's pretraining buys (selection on val; test reported)",
-                 fontsize=10)
+    fig.suptitle(record.get("title", "SynthVAD default world: what the tiny CLIP's pretraining buys "
+                                     "(selection on val; test reported)"), fontsize=10)
     return fig
 
 

@@ -41,3 +41,31 @@ def test_no_class_is_found_by_the_motion_around_it():
     for cls, row in rows.items():
         assert row["context cue strength"] <= MAX_CONTEXT_CUE, (cls, row)
         assert row["more motion"] + row["less motion"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("flash", [12, 24])
+@pytest.mark.parametrize("smoke_frames", [50.0, 160.0])
+def test_an_explosion_is_dense_on_most_of_its_labelled_frames(flash, smoke_frames):
+    """An explosion is labelled while any of it is visible (opacity >= SOFT_MASK_ALPHA); the fireball
+    burns 12-24 frames and the smoke stays dense until near its end, so at least 3/4 of the labelled
+    frames show it at half opacity or more (0.82-0.88 here; 0.56-0.64 with the light grey, linearly
+    fading smoke of before), and the smoke is dark: mean grey below 90 where it is dense (70-75
+    here, 115-119 before)."""
+    import numpy as np
+
+    from stprompt.synth.anomalies import FIREBALL_FRAMES, SOFT_MASK_ALPHA, explosion_sprite
+
+    assert FIREBALL_FRAMES[0] <= flash <= FIREBALL_FRAMES[1]
+    n = flash + 6 + int(smoke_frames) + 1  # plan_explosion's track length
+    peak, grey = [], []
+    for k in range(n):
+        s = explosion_sprite(seed=3, k=k, R=6.0, flash=flash, smoke_frames=smoke_frames)
+        peak.append(float(s.alpha.max()))
+        if k >= flash + 6 and s.alpha.max() >= 0.5:
+            grey.append(float(s.rgb[s.alpha >= 0.5].mean()))
+    peak = np.asarray(peak)
+    labelled = peak >= SOFT_MASK_ALPHA
+    assert labelled[:flash + 6].all()
+    dense = (peak >= 0.5) & labelled
+    assert dense.sum() / labelled.sum() >= 0.75, (dense.sum(), labelled.sum())
+    assert max(grey) < 90, max(grey)
