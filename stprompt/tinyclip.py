@@ -94,8 +94,11 @@ def category_of(info: dict) -> str | None:
 
 
 def checkpoint_key(synth_cfg: Any, cfg: PretrainConfig) -> str:
-    """The cache key of a tiny CLIP: the SynthVAD world it saw and its pretraining config."""
-    return config_hash({"synth": to_dict(synth_cfg), "pretrain": to_dict(cfg)})
+    """The cache key of a tiny CLIP: the SynthVAD world it saw (its config and the generator's code,
+    :func:`stprompt.synth.config.generator_hash`) and its pretraining config."""
+    from .synth.config import generator_hash
+
+    return config_hash({"synth": to_dict(synth_cfg), "pretrain": to_dict(cfg), "generator": generator_hash()})
 
 
 def pretrain_cached(synth_cfg: Any, cfg: PretrainConfig, path: str | Path,

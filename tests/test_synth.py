@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import time
 
 import av
 import matplotlib
@@ -20,7 +21,7 @@ from stprompt.synth import (ANOMALY_CLASSES, NORMAL, SynthConfig, caption_datase
                             simulate, video_specs)
 from stprompt.synth.agents import N_WALK_POSES, pedestrian_sprites  # noqa: E402
 from stprompt.synth.anomalies import AREA_FACTOR  # noqa: E402
-from stprompt.synth.config import replace  # noqa: E402
+from stprompt.synth.config import replace, world_hash  # noqa: E402
 from stprompt.synth.writer import dataset_files  # noqa: E402
 
 W, H = 160, 120
@@ -234,7 +235,7 @@ def dataset(tmp_path_factory):
 def test_layout_meta_and_splits(dataset):
     cfg, root, meta = dataset
     assert is_complete(cfg, root)
-    assert meta["config_hash"] == config_hash(cfg)
+    assert meta["config_hash"] == world_hash(cfg) != config_hash(cfg)  # the config and the generator's code
     assert from_dict(SynthConfig, meta["config"]) == cfg
     assert meta["classes"] == [NORMAL, *cfg.classes]
     assert (meta["fps"], meta["width"], meta["height"], meta["snippet_len"]) == (25, W, H, 16)
@@ -349,11 +350,35 @@ def test_generate_is_deterministic_resumable_and_replaces_stale(dataset, tmp_pat
     # another config in the same folder replaces everything, and removes what it does not have
     cfg3 = replace(cfg, seed=cfg.seed + 1, n_test_normal=0)
     meta3 = generate(cfg3, other, progress=False)
-    assert meta3["config_hash"] == config_hash(cfg3) != meta["config_hash"]
+    assert meta3["config_hash"] == world_hash(cfg3) != meta["config_hash"]
     rel = "annotations/temporal_annotations.txt"  # another seed, other ground truth
     assert (other / rel).read_bytes() != (root / rel).read_bytes()
     assert not (other / "videos" / "normal" / "test_normal_000.mp4").exists()
     assert is_complete(cfg3, other) and not is_complete(cfg, other)
+
+
+def test_videos_made_by_other_generator_code_are_made_again(dataset, tmp_path, monkeypatch):
+    """The same config rendered by changed code (another explosion, say) is another world: files
+    of the old code are not trusted, every video is rendered again (stale worlds once survived a
+    change of the generator, because only the config named them)."""
+    import shutil
+
+    import stprompt.synth.config as synth_config
+
+    cfg, root, meta = dataset
+    other = tmp_path / "copy"
+    shutil.copytree(root, other)
+    assert is_complete(cfg, other)
+    real = synth_config.generator_hash()
+    monkeypatch.setattr(synth_config, "generator_hash", lambda: "changed-code")
+    assert not is_complete(cfg, other) and world_hash(cfg) != meta["config_hash"]
+    victim = next(other.glob("videos/*/*.mp4"))
+    stamp = victim.stat().st_mtime_ns
+    time.sleep(0.01)
+    meta2 = generate(cfg, other, progress=False)
+    assert meta2["config_hash"] == world_hash(cfg) and is_complete(cfg, other)
+    assert victim.stat().st_mtime_ns != stamp  # rendered again, not trusted
+    assert real != "changed-code" and len(real) == 16
 
 
 # ------------------------------------------------------------------------------------------------

@@ -37,6 +37,16 @@ def test_pretrain_is_cached_by_key_and_retrained_when_settings_change(tmp_path):
     assert not meta3["cached"]
 
 
+def test_a_tiny_clip_of_other_generator_code_is_not_reused(monkeypatch):
+    """The key holds the generator's code (stprompt.synth.config.generator_hash): a CLIP pretrained on
+    the world of older code (light grey explosions, say) is pretrained again, not loaded."""
+    import stprompt.synth.config as synth_config
+
+    key = checkpoint_key(WORLD, TINY)
+    monkeypatch.setattr(synth_config, "generator_hash", lambda: "changed-code")
+    assert checkpoint_key(WORLD, TINY) != key
+
+
 def test_zero_shot_report_counts_and_accuracies_agree(tmp_path):
     model, _, _ = pretrain_cached(WORLD, TINY, tmp_path / "tiny.pt", log=None)
     images, _, infos = caption_dataset(WORLD, 60, seed=3, split="heldout", size=64)

@@ -187,3 +187,31 @@ def with_anomaly_area(cfg: SynthConfig, anomaly_area) -> SynthConfig:
     h_lo = int(min(top, max(4, round(cfg.agent_height[0] * factor))))
     h_hi = int(min(top, max(h_lo, round(cfg.agent_height[1] * factor))))
     return replace(cfg, anomaly_area=(lo, hi), agent_height=(h_lo, h_hi))
+
+
+#: Modules of this package that do not change what a config renders (left out of :func:`generator_hash`).
+_NOT_RENDERING = ("audit.py",)
+
+
+def generator_hash() -> str:
+    """A hash of the generator's source: every module of :mod:`stprompt.synth` but the audit.
+
+    The same config renders another world when this code changes (an anomaly drawn differently,
+    another caption rule), so it is part of :func:`world_hash`: videos on disk and tiny CLIPs
+    pretrained by other code are made again instead of trusted. Any edit of these files counts,
+    a comment too (safe, not minimal)."""
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        if path.name not in _NOT_RENDERING:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def world_hash(cfg: SynthConfig) -> str:
+    """The name of the world ``cfg`` renders with this code: its config and :func:`generator_hash`
+    (``meta.json``'s ``config_hash``; what :func:`stprompt.synth.generate` trusts files by)."""
+    from ..config import config_hash, to_dict
+
+    return config_hash({"config": to_dict(cfg), "generator": generator_hash()})

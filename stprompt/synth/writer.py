@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..config import config_hash, to_dict
+from ..config import to_dict
 from ..io import _json_default, atomic_path, atomic_write, read_json, resolve, write_json, write_text
-from .config import NORMAL, SPLITS, SynthConfig, VideoSpec, video_specs
+from .config import NORMAL, SPLITS, SynthConfig, VideoSpec, video_specs, world_hash
 from .render import GroundTruth, ground_truth, render_video, simulate
 from ..datasets.video import write_video
 
@@ -212,7 +212,7 @@ def is_complete(cfg: SynthConfig, root: str | os.PathLike) -> bool:
         meta = read_json(meta_path)
     except ValueError:
         return False
-    if meta.get("config_hash") != config_hash(cfg):
+    if meta.get("config_hash") != world_hash(cfg):
         return False
     return all((root / f).is_file() for f in dataset_files(cfg))
 
@@ -233,7 +233,7 @@ def generate(cfg: SynthConfig, root: str | os.PathLike, progress: bool = True, w
     ``workers`` > 1 renders videos in that many processes (spawned, so safe from threaded
     parents such as Jupyter kernels with torch loaded)."""
     root = resolve(root)
-    chash = config_hash(cfg)
+    chash = world_hash(cfg)
     if is_complete(cfg, root):
         return read_json(root / "meta.json")
     root.mkdir(parents=True, exist_ok=True)
