@@ -202,11 +202,10 @@ def generator_hash() -> str:
     a comment too (safe, not minimal)."""
     from pathlib import Path
 
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        if path.name not in _NOT_RENDERING:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    from ..io import file_hash, stable_hash
+
+    return stable_hash({p.name: file_hash(p) for p in sorted(Path(__file__).parent.glob("*.py"))
+                        if p.name not in _NOT_RENDERING})
 
 
 def world_hash(cfg: SynthConfig) -> str:
