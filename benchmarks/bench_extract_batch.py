@@ -94,9 +94,9 @@ def main(argv=None) -> dict:
               "repeats": args.repeats, "sizes": summary}
     print(json.dumps({b: {k: v for k, v in s.items() if k != "runs"} for b, s in summary.items()}, indent=1))
     if args.save:
-        path = ROOT / "benchmarks" / "results" / "bench_extract_batch.json"
-        path.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {path}", file=sys.stderr)
+        from plots import save_result
+
+        save_result("bench_extract_batch", result)
     return result
 
 

@@ -88,9 +88,10 @@ def main(argv=None) -> dict:
     result = summarize(run_dir if run_dir.is_absolute() else ROOT / run_dir)
     print(json.dumps(result, indent=2))
     if args.save:
-        target = ROOT / "benchmarks" / "results" / "bench_points.json"
-        target.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {target}", file=sys.stderr)
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from plots import save_result
+
+        save_result("bench_points", result)
     return result
 
 
