@@ -56,7 +56,7 @@ from stprompt import vlm  # noqa: E402
 from stprompt.datasets import load_dataset  # noqa: E402
 from stprompt.datasets.video import iter_frames, write_video  # noqa: E402
 from stprompt.features import (FeatureConfig, default_workers, extract_dataset, feature_path,  # noqa: E402
-                               make_recipe, save_features)
+                               make_recipe, save_features, source_digest)
 from stprompt.synth import SynthConfig, generate  # noqa: E402
 
 #: Window side (px) the profiles use for frames of this height.
@@ -213,7 +213,7 @@ def run_legacy(records, out: Path, model, cfg, info, device):
     for rec in records:
         arrays = legacy_features.extract_frames(iter_frames(rec.path, 0, rec.n_frames), rec.n_frames, model, cfg,
                                                 device=device, timer=timer)
-        save_features(feature_path(out, rec.id), arrays, recipe, rec.id, rec.n_frames)
+        save_features(feature_path(out, rec.id), arrays, recipe, rec.id, rec.n_frames, source=source_digest(rec.path))
         snippets += len(arrays["frame"])
     return {"snippets": snippets, "seconds": {k: round(v, 3) for k, v in timer.seconds.items()}, "workers": 0}
 

@@ -15,7 +15,8 @@ from stprompt import vlm
 from stprompt.datasets.video import VideoLengthWarning, VideoReadError, iter_frames, write_video
 from stprompt.features import (FeatureConfig, FeatureFileError, MotionPrior, check_split, extract_dataset,
                                extract_frames, feature_path, iter_chunks, load_features, make_recipe,
-                               map_features, motion_prior, save_features, shard, window_boxes, write_manifest)
+                               map_features, motion_prior, save_features, shard, source_digest, window_boxes,
+                               write_manifest)
 
 H, W = 48, 64
 
@@ -67,7 +68,7 @@ RECIPES = {
 def legacy_file(tmp_path, rec, model, info, cfg):
     arrays = legacy.extract_frames(iter_frames(rec.path, 0, rec.n_frames), rec.n_frames, model, cfg)
     return save_features(tmp_path / "legacy" / f"{rec.id}.npz", arrays, make_recipe(cfg, info.recipe()),
-                         rec.id, rec.n_frames).read_bytes()
+                         rec.id, rec.n_frames, source=source_digest(rec.path)).read_bytes()
 
 
 @pytest.mark.parametrize("name", list(RECIPES))

@@ -177,6 +177,77 @@ def test_resume_skips_valid_files_and_redoes_corrupt_or_stale_ones(tmp_path, cli
     assert extract_dataset(synth_records, tmp_path, model, other, info.recipe(), progress=False)["extracted"] == 2
 
 
+def test_a_replaced_video_is_re_extracted_and_a_deleted_one_keeps_its_features(tmp_path, clip):
+    """Features record the digest of their video's bytes: a video replaced after extraction (same
+    id and path, other frames) is redone with a warning naming it; a video deleted after extraction
+    keeps its file (checked by recipe alone, counted); files without a digest are trusted likewise."""
+    from stprompt.datasets.video import write_video
+    from stprompt.features import StaleFeatureWarning, file_status, source_digest
+
+    model, info = clip
+    records = load_dataset("synthvad", fx.make_synthvad(tmp_path / "data"), "test")
+    out = tmp_path / "features"
+    recipe_hash = make_recipe(SMALL, info.recipe())["recipe_hash"]
+    extract_dataset(records, out, model, SMALL, info.recipe(), progress=False)
+    fire = next(r for r in records if r.id == "test_fire_000")
+    before = load_features(feature_path(out, fire.id))
+    assert before.recipe["source_digest"] == source_digest(fire.path)
+    assert file_status(feature_path(out, fire.id), recipe_hash, source_digest(fire.path)) == "valid"
+
+    # the same id and path, other frames (the fixture's grey ramp inverted)
+    frames = 255 - fx.grey_frames(fire.n_frames)
+    write_video(frames, fire.path, fps=fx.FPS)
+    assert file_status(feature_path(out, fire.id), recipe_hash, source_digest(fire.path)) == "source_changed"
+    with pytest.warns(StaleFeatureWarning, match=r"1 video\(s\) changed .*test_fire_000; re-extracting"):
+        summary = extract_dataset(records, out, model, SMALL, info.recipe(), progress=False)
+    assert summary["extracted"] == 1 and summary["skipped"] == 1 and summary["source_changed"] == ["test_fire_000"]
+    after = load_features(feature_path(out, fire.id))
+    assert after.recipe["source_digest"] == source_digest(fire.path) != before.recipe["source_digest"]
+    assert not np.allclose(after.frame, before.frame)  # the new frames' features, not the old file's
+
+    # deleted video: its features stay usable, nothing is redone, and it is counted
+    normal = next(r for r in records if r.id == "test_normal_000")
+    kept = feature_path(out, normal.id).read_bytes()
+    normal.path.unlink()
+    assert source_digest(normal.path) is None
+    summary = extract_dataset(records, out, model, SMALL, info.recipe(), progress=False)
+    assert summary["extracted"] == 0 and summary["source_unchecked"] == 1 and summary["source_changed"] == []
+    assert feature_path(out, normal.id).read_bytes() == kept
+
+
+def test_source_digest_reads_size_and_both_ends_of_a_file_and_the_listing_of_a_folder(tmp_path):
+    from stprompt.features import source_digest
+    from stprompt.features.files import DIGEST_EDGE_BYTES
+
+    n = 3 * DIGEST_EDGE_BYTES
+    blob = bytearray(np.random.default_rng(0).integers(0, 256, n, dtype=np.uint8).tobytes())
+    a, b = tmp_path / "a.mp4", tmp_path / "copy" / "b.mp4"
+    b.parent.mkdir()
+    a.write_bytes(blob)
+    b.write_bytes(blob)
+    assert source_digest(a) == source_digest(b)  # the bytes, not the path or the times
+    for where in (0, n - 1):  # a byte changed at either end, or the size
+        changed = bytearray(blob)
+        changed[where] ^= 1
+        b.write_bytes(changed)
+        assert source_digest(b) != source_digest(a), where
+    b.write_bytes(blob + b"x")
+    assert source_digest(b) != source_digest(a)
+    changed = bytearray(blob)  # the documented blind spot: same size, a byte in the middle
+    changed[n // 2] ^= 1
+    b.write_bytes(changed)
+    assert source_digest(b) == source_digest(a)
+
+    frames = tmp_path / "frames"  # a frame folder (ShanghaiTech test frames): names and sizes
+    frames.mkdir()
+    for i in range(3):
+        (frames / f"{i:03d}.jpg").write_bytes(b"j" * (10 + i))
+    first = source_digest(frames)
+    (frames / "002.jpg").write_bytes(b"j" * 99)
+    assert source_digest(frames) != first
+    assert source_digest(tmp_path / "missing.mp4") is None
+
+
 def test_sharding_splits_videos_between_ranks(tmp_path, clip, synth_records):
     from stprompt.features import shard
 

@@ -32,9 +32,11 @@ with exclusive ``x2, y2``, are stored with the features.
 
 Files: one ``<out_dir>/<video_id>.npz`` per video (uncompressed), features in fp16, plus
 ``recipe`` (JSON: the backbone, its weights id, every parameter above, the window boxes, the
-library version and a hash of it all). Files are written atomically; :func:`extract_dataset`
-skips files whose recipe hash matches and that load cleanly, and redoes stale or corrupt ones, so
-an interrupted extraction resumes. :func:`load_features` reads a file into float32 arrays;
+library version and a hash of it all) and ``source_digest`` (:func:`source_digest`: the video's
+size and the bytes at its two ends). Files are written atomically; :func:`extract_dataset` skips
+files whose recipe hash matches, that load cleanly and whose video still has the digest they were
+made from, and redoes stale or corrupt ones, so an interrupted extraction resumes and a replaced
+video is re-extracted. :func:`load_features` reads a file into float32 arrays;
 :func:`map_features` memory-maps it instead (:class:`MappedArray`: fp16 on disk, float32 only for
 the rows read, pages shared by every process reading the file), which is how training reads them.
 
@@ -57,11 +59,11 @@ from __future__ import annotations
 from .chunks import SnippetChunk, Timer, encode_chunk, extract_frames, iter_chunks, join_chunks
 from .command import (check_from_params, clip_spec_from_params, config_from_params, extract_from_params,
                       feature_dir, wait_for_all_ranks)
-from .extract import (DecodePool, PIPELINE_MIN_FRAMES, WORKER_NICE, available_cores, default_workers,
-                      extract_dataset, extraction_failures_message, shard)
-from .files import (FeatureFileError, MappedArray, VideoFeatures, check_split, feature_path, is_valid,
-                    load_features, manifest_path, map_features, missing_features_message, rows_of,
-                    save_features, write_manifest)
+from .extract import (DecodePool, PIPELINE_MIN_FRAMES, WORKER_NICE, StaleFeatureWarning, available_cores,
+                      default_workers, extract_dataset, extraction_failures_message, shard)
+from .files import (FeatureFileError, MappedArray, VideoFeatures, check_split, feature_path, file_status,
+                    is_valid, load_features, manifest_path, map_features, missing_features_message, rows_of,
+                    save_features, source_digest, write_manifest)
 from .motion import MotionPrior, motion_figure_samples, motion_prior, motion_topk_overlap, window_sums
 from .recipe import (FeatureConfig, center_crop_box, make_recipe, sample_indices, snippet_bounds, ten_crops,
                      window_boxes)
@@ -70,10 +72,11 @@ __all__ = [
     "available_cores", "center_crop_box", "check_from_params", "check_split", "clip_spec_from_params",
     "config_from_params", "DecodePool", "default_workers", "encode_chunk", "extract_dataset",
     "extract_frames", "extract_from_params", "extraction_failures_message", "feature_dir",
-    "feature_path", "FeatureConfig", "FeatureFileError", "is_valid", "iter_chunks", "join_chunks",
-    "load_features", "make_recipe", "manifest_path", "map_features", "MappedArray",
+    "feature_path", "FeatureConfig", "FeatureFileError", "file_status", "is_valid", "iter_chunks",
+    "join_chunks", "load_features", "make_recipe", "manifest_path", "map_features", "MappedArray",
     "missing_features_message", "motion_figure_samples", "motion_prior", "motion_topk_overlap",
     "MotionPrior", "PIPELINE_MIN_FRAMES", "rows_of", "sample_indices", "save_features", "shard",
-    "snippet_bounds", "SnippetChunk", "ten_crops", "Timer", "VideoFeatures", "wait_for_all_ranks",
-    "window_boxes", "window_sums", "WORKER_NICE", "write_manifest",
+    "snippet_bounds", "SnippetChunk", "source_digest", "StaleFeatureWarning", "ten_crops", "Timer",
+    "VideoFeatures", "wait_for_all_ranks", "window_boxes", "window_sums", "WORKER_NICE",
+    "write_manifest",
 ]

@@ -62,6 +62,18 @@ def feature_dir(run_dir: str | Path, dataset: str) -> Path:
     return resolve(run_dir) / "features" / dataset
 
 
+def split_line(summary: dict[str, Any]) -> str:
+    """One line on what :func:`~stprompt.features.extract_dataset` did with a split."""
+    up_to_date = f"{summary['skipped']} up to date"
+    if summary.get("source_unchecked"):
+        up_to_date += (f" ({summary['source_unchecked']} by their recipe alone: the video is gone or "
+                       f"the file predates source digests)")
+    changed = (f", {len(summary['source_changed'])} redone as their video changed"
+               if summary.get("source_changed") else "")
+    return (f"{summary['extracted']} extracted ({summary['frames']} frames), {up_to_date}{changed}, "
+            f"{len(summary['failed'])} failed ({summary['wall_seconds']} s, {summary['workers']} decode workers)")
+
+
 def extract_from_params(params: dict[str, Any], splits: Sequence[str] | None = None,
                         progress: bool = True, log: Any = print, workers: int | None = None,
                         out_dir: str | Path | None = None, clip: tuple[Any, Any] | None = None) -> dict[str, Any]:
@@ -95,9 +107,7 @@ def extract_from_params(params: dict[str, Any], splits: Sequence[str] | None = N
         summary[split]["backbone"] = info.recipe()  # what the results page names (model, weights hash)
         failed.update({r.id: (r, summary[split]["failed"][r.id]) for r in records if r.id in summary[split]["failed"]})
         if log:
-            log(f"{who}{split}: {summary[split]['extracted']} extracted ({summary[split]['frames']} frames), "
-                f"{summary[split]['skipped']} up to date, {len(summary[split]['failed'])} failed "
-                f"({summary[split]['wall_seconds']} s, {summary[split]['workers']} decode workers) -> {out}")
+            log(f"{who}{split}: {split_line(summary[split])} -> {out}")
     wait_for_all_ranks()
     if int(os.environ.get("RANK", 0)) == 0:
         recipe_hash = make_recipe(cfg, info.recipe())["recipe_hash"]

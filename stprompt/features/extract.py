@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -14,8 +15,12 @@ import numpy as np
 
 from ..io import environment
 from .chunks import SnippetChunk, Timer, encode_chunk, extract_frames, iter_chunks, join_chunks
-from .files import feature_path, is_valid, save_features
+from .files import feature_path, file_status, save_features, source_digest
 from .recipe import FeatureConfig, make_recipe
+
+
+class StaleFeatureWarning(UserWarning):
+    """Feature files were made from other video bytes than those now at the videos' paths."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,7 +232,11 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
                     raise_failures: bool = True) -> dict[str, Any]:
     """Extract features for ``records`` (objects with ``id``, ``path``, ``n_frames``) into
     ``out_dir``, skipping valid files of the same recipe and redoing stale or corrupt ones; under
-    torchrun only this rank's :func:`shard`.
+    torchrun only this rank's :func:`shard`. A file made from other bytes than the video now at
+    its path (:func:`~stprompt.features.files.source_digest`: a re-downloaded or regenerated video)
+    is stale too: it is redone, and a :class:`StaleFeatureWarning` names those videos. A file whose
+    video is gone, or that predates source digests, is kept on its recipe alone (counted as
+    ``source_unchecked``).
 
     ``workers``: decode processes feeding this process's encoder (:class:`DecodePool`); 0:
     decoding, motion prior and encoding in this process, one video after the other; None:
@@ -238,8 +247,6 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
     the others are written; then :class:`~stprompt.datasets.video.VideoReadError` names every
     failed video and why (``raise_failures=False``: they are returned under ``"failed"``). A video
     longer than its record gives a warning naming it. Returns counts and the time per stage."""
-    import warnings
-
     from tqdm.auto import tqdm
 
     from ..datasets.video import VideoLengthWarning, VideoReadError, iter_frames
@@ -247,12 +254,24 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
 
     recipe = make_recipe(cfg, backbone)
     timer = Timer()
-    todo, skipped = [], 0
+    todo, skipped, digests = [], 0, {}
+    changed: list[str] = []
+    unchecked = 0
     for rec in shard(records, rank, world):
-        if is_valid(feature_path(out_dir, rec.id), recipe["recipe_hash"]):
+        digests[rec.id] = source_digest(rec.path)
+        status = file_status(feature_path(out_dir, rec.id), recipe["recipe_hash"], digests[rec.id])
+        if status in ("valid", "unchecked"):
             skipped += 1
+            unchecked += status == "unchecked"
         else:
             todo.append(rec)
+            if status == "source_changed":
+                changed.append(rec.id)
+    if changed:
+        warnings.warn(StaleFeatureWarning(
+            f"{len(changed)} video(s) changed since their features in {out_dir} were extracted (another "
+            f"size or other bytes at either end): {', '.join(changed[:10])}"
+            f"{f' and {len(changed) - 10} more' if len(changed) > 10 else ''}; re-extracting them"), stacklevel=2)
     if workers is None:  # starting workers (~1 s) pays off only for more than a few thousand frames
         workers = default_workers(device) if sum(r.n_frames for r in todo) >= PIPELINE_MIN_FRAMES else 0
     workers = min(int(workers), len(todo))
@@ -263,7 +282,8 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
 
     def save(rec: Any, arrays: dict[str, np.ndarray]) -> None:
         nonlocal done, snippets
-        save_features(feature_path(out_dir, rec.id), arrays, recipe, rec.id, rec.n_frames)
+        save_features(feature_path(out_dir, rec.id), arrays, recipe, rec.id, rec.n_frames,
+                      source=digests[rec.id])
         done += 1
         snippets += len(arrays["frame"])
         bar.update(1)
@@ -311,6 +331,7 @@ def extract_dataset(records: Sequence[Any], out_dir: str | Path, model: Any, cfg
             timer.merge(pool.seconds)
     bar.close()
     summary = {"extracted": done, "skipped": skipped, "snippets": snippets, "workers": max(workers, 0),
+               "source_changed": changed, "source_unchecked": unchecked,
                "frames": int(sum(r.n_frames for r in todo)),
                "wall_seconds": round(time.perf_counter() - start, 3),
                "seconds": {k: round(v, 3) for k, v in timer.seconds.items()},

@@ -2,11 +2,16 @@
 as JSON), written atomically, read into float32 (:func:`load_features`) or memory-mapped
 (:func:`map_features`, :class:`MappedArray`); and the per-split manifests that name any video left
 without a valid file (:func:`check_split`, :func:`write_manifest`).
+
+Each file also records which video bytes it was computed from (:func:`source_digest`), so that a
+video replaced after its features were extracted (a re-download, a regenerated SynthVAD world) is
+found and re-extracted (:func:`file_status`) instead of trusted because the recipe still matches.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import zipfile
@@ -23,11 +28,45 @@ def feature_path(out_dir: str | Path, video_id: str) -> Path:
     return resolve(out_dir) / f"{video_id}.npz"
 
 
+#: Bytes read from each end of a video file for its :func:`source_digest`.
+DIGEST_EDGE_BYTES = 1 << 20
+
+
+def source_digest(path: str | Path) -> str | None:
+    """A cheap identity of the video bytes a feature file is computed from; ``None`` when ``path``
+    does not exist (features are kept after their videos are deleted, and trusted then).
+
+    A video file: SHA-256 of its size and its first and last :data:`DIGEST_EDGE_BYTES` bytes (the
+    container's index sits at one end and changes with any re-encoding; reading whole videos on every
+    resume would cost minutes on UCF-Crime). A frame folder (ShanghaiTech's test frames): SHA-256 of
+    its sorted file names and sizes. An edit that keeps the size and touches only the middle of a file
+    goes unseen: the digest names a re-download or a regenerated video, it is no checksum."""
+    path = Path(path)
+    h = hashlib.sha256()
+    if path.is_dir():
+        h.update(b"folder\0")
+        for entry in sorted(path.iterdir(), key=lambda e: e.name):
+            if entry.is_file():
+                h.update(f"{entry.name}\0{entry.stat().st_size}\0".encode())
+    elif path.is_file():
+        size = path.stat().st_size
+        h.update(f"file\0{size}\0".encode())
+        with open(path, "rb") as fh:
+            h.update(fh.read(DIGEST_EDGE_BYTES))
+            if size > DIGEST_EDGE_BYTES:
+                fh.seek(max(DIGEST_EDGE_BYTES, size - DIGEST_EDGE_BYTES))
+                h.update(fh.read())
+    else:
+        return None
+    return h.hexdigest()[:16]
+
+
 def save_features(path: str | Path, arrays: dict[str, np.ndarray], recipe: dict[str, Any],
-                  video_id: str, n_frames: int) -> Path:
-    """Write one video's features atomically: features fp16, motion fp32, recipe as JSON."""
+                  video_id: str, n_frames: int, source: str | None = None) -> Path:
+    """Write one video's features atomically: features fp16, motion fp32, recipe as JSON (with
+    ``source_digest``: ``source``, the :func:`source_digest` of the video they come from)."""
     meta = dict(recipe, video_id=video_id, n_frames=int(n_frames), library_version=__version__,
-                window_boxes=np.asarray(arrays["boxes"]).tolist())
+                window_boxes=np.asarray(arrays["boxes"]).tolist(), source_digest=source)
     payload = {k: np.asarray(v, dtype=np.float16) for k, v in arrays.items()
                if k in ("frame", "patch", "frame_crops")}
     payload["motion"] = np.asarray(arrays["motion"], dtype=np.float32)
@@ -92,12 +131,24 @@ def load_features(path: str | Path, recipe_hash: str | None = None) -> VideoFeat
     return VideoFeatures(recipe["video_id"], frame, patch, motion, recipe, crops)
 
 
-def is_valid(path: str | Path, recipe_hash: str) -> bool:
+def file_status(path: str | Path, recipe_hash: str, source: str | None = None) -> str:
+    """Whether a feature file can be reused for a video whose bytes have digest ``source``
+    (:func:`source_digest`): ``"valid"``; ``"unchecked"`` (valid by its recipe, but the video is gone
+    or the file predates source digests, so nothing says it still matches the video: reused);
+    ``"source_changed"`` (made from other bytes than those now at the video's path); ``"invalid"``
+    (missing, corrupt, or another recipe)."""
     try:
-        load_features(path, recipe_hash)
-        return True
+        stored = load_features(path, recipe_hash).recipe.get("source_digest")
     except FeatureFileError:
-        return False
+        return "invalid"
+    if source is None or stored is None:
+        return "unchecked"
+    return "valid" if stored == source else "source_changed"
+
+
+def is_valid(path: str | Path, recipe_hash: str, source: str | None = None) -> bool:
+    """A feature file that :func:`file_status` lets the extractor reuse."""
+    return file_status(path, recipe_hash, source) in ("valid", "unchecked")
 
 
 class MappedArray:
