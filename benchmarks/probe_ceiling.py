@@ -8,6 +8,9 @@ A variant is ``NAME[:key=value,...]``. Keys are fields of :class:`stprompt.tinyc
 rendered at —, ``lr``, ``batch_size``) or overrides of the tiny CLIP's architecture
 (``stprompt/configs/tiny_clip.json``): ``vision.<field>``, ``text.<field>``, ``embed_dim``. A
 variant with an architecture override is pretrained from a config file written to the work folder.
+``world.<field>`` changes the SynthVAD world itself (a field of :class:`stprompt.synth.SynthConfig`,
+e.g. ``world.clutter=[1,3]``): that variant generates its own world (in ``<work>/data_<hash>``), and
+its tiny CLIP is pretrained on captioned scenes of that world.
 ``precision=bf16`` pretrains the tiny CLIP and extracts the features under CPU autocast to
 bfloat16, ``precision=bf16-extract`` only extracts so (the probes, the oracle and STPrompt train in
 float32 either way): what faster arithmetic on CPUs with AVX-512 BF16 would cost in accuracy and
@@ -53,13 +56,25 @@ from stprompt.vlm import MODEL_CONFIG_DIR
 RESULTS = Path(__file__).parent / "results"
 PRETRAIN_KEYS = {f.name for f in dataclasses.fields(PretrainConfig)} - {"model"}
 RUN_KEYS = {"precision"}  # how the variant computes, not what it is (run_variant)
+WORLD_KEYS = {f.name for f in dataclasses.fields(SynthConfig)}
+
+
+def _split_items(text: str) -> list[str]:
+    """``"a=1,b=[1,3]"`` -> ``["a=1", "b=[1,3]"]``: commas inside brackets belong to the value."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return items + [text[start:]]
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     """``"name:a=1,b.c=2"`` -> ``("name", {"a": 1, "b.c": 2})`` (values parsed as JSON when they can be)."""
     name, _, rest = text.partition(":")
     out: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, _split_items(rest)):
         key, eq, value = item.partition("=")
         if not eq:
             raise SystemExit(f"variant '{text}': expected key=value, got '{item}'")
@@ -67,16 +82,20 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
-        if key not in PRETRAIN_KEYS | RUN_KEYS and not key.startswith(("vision.", "text.")) and key != "embed_dim":
+        if key.startswith("world."):
+            if key[len("world."):] not in WORLD_KEYS:
+                raise SystemExit(f"variant '{text}': unknown world field '{key}' (fields of SynthConfig: "
+                                 f"{sorted(WORLD_KEYS)})")
+        elif key not in PRETRAIN_KEYS | RUN_KEYS and not key.startswith(("vision.", "text.")) and key != "embed_dim":
             raise SystemExit(f"variant '{text}': unknown key '{key}' (PretrainConfig fields, vision.*, text.*, "
-                             f"embed_dim, precision)")
+                             f"embed_dim, precision, world.*)")
     return name, out
 
 
 def model_config(name: str, overrides: dict[str, Any], work: Path) -> str:
     """The tiny CLIP config with the variant's architecture overrides: ``"tiny_clip"`` when there are
     none, else the path of a config file written to ``work``."""
-    arch = {k: v for k, v in overrides.items() if k not in PRETRAIN_KEYS | RUN_KEYS}
+    arch = {k: v for k, v in overrides.items() if k not in PRETRAIN_KEYS | RUN_KEYS and not k.startswith("world.")}
     if not arch:
         return "tiny_clip"
     cfg = json.loads((MODEL_CONFIG_DIR / "tiny_clip.json").read_text())
@@ -89,6 +108,19 @@ def model_config(name: str, overrides: dict[str, Any], work: Path) -> str:
     path = work / f"tiny_clip_{name}.json"
     path.write_text(json.dumps(cfg, indent=1))
     return str(path)
+
+
+def variant_world(overrides: dict[str, Any], work: Path) -> tuple[SynthConfig, Path]:
+    """The variant's SynthVAD world (the default one changed by its ``world.*`` keys; lists become
+    tuples where the field is a range) and where it is generated: ``<work>/data`` for the default
+    world, ``<work>/data_<hash of the changes>`` otherwise."""
+    from stprompt.io import stable_hash
+
+    changes = {k[len("world."):]: v for k, v in overrides.items() if k.startswith("world.")}
+    base = SynthConfig()
+    changes = {k: tuple(v) if isinstance(getattr(base, k), tuple) else v for k, v in changes.items()}
+    world = dataclasses.replace(base, **changes)
+    return world, work / (f"data_{stable_hash(changes, 8)}" if changes else "data")
 
 
 def detection(records: list, seeds: list[int], method: str, sets: dict, clip: Any, recipe: dict,
@@ -225,13 +257,12 @@ def main() -> None:
     if not args.variant:
         ap.error("give at least one --variant (or --plot JSON)")
     args.work.mkdir(parents=True, exist_ok=True)
-    world = SynthConfig()
-    data = args.work / "data"
-    generate(world, data, workers=2, progress=False)
     record = {"machine": platform.machine(), "cpus": os.cpu_count(), "seeds": args.seeds, "runs": []}
     partial = args.work / "results.json"
     for text in args.variant:
         name, overrides = parse_variant(text)
+        world, data = variant_world(overrides, args.work)
+        generate(world, data, workers=2, progress=False)
         rec = run_variant(name, overrides, world, data, args.work, args.seeds)
         record["runs"].append(rec)
         print(brief(rec), flush=True)

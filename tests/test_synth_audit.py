@@ -4,6 +4,7 @@ bounds are stated here and in the audit's docstring."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from stprompt.synth import ANOMALY_CLASSES, SynthConfig, make_spec
@@ -69,3 +70,29 @@ def test_an_explosion_is_dense_on_most_of_its_labelled_frames(flash, smoke_frame
     dense = (peak >= 0.5) & labelled
     assert dense.sum() / labelled.sum() >= 0.75, (dense.sum(), labelled.sum())
     assert max(grey) < 90, max(grey)
+
+
+@pytest.mark.slow
+def test_a_knocked_down_fighter_lies_inside_the_labelled_fight_and_the_labels_cover_him():
+    """fight_knockdown=1: every fight ends with one fighter lying (his box wider than tall) on
+    labelled frames only, and the footprint audit holds as for the default fights."""
+    from stprompt.synth.render import ground_truth, simulate
+
+    cfg = SynthConfig(seed=3, fight_knockdown=1.0)
+    specs = [make_spec(cfg, "test", "fighting", i) for i in range(3)]
+    for spec in specs:
+        plan = simulate(cfg, spec, textures=False)
+        gt = ground_truth(plan)
+        fighters = [tr for tr in plan.tracks if tr.info.get("role") == "fighter"]
+        lying = [(tr, np.flatnonzero(tr.pose == len(tr.sprites) - 1) + tr.t0) for tr in fighters
+                 if len(tr.sprites) % 2]  # the loser has the standing poses of both facings + one lying
+        assert len(fighters) == 2 and len(lying) == 1, spec.id
+        tr, frames = lying[0]
+        assert len(frames) >= 10 and gt.labels[frames].all(), spec.id
+        y0, x0, y1, x1 = tr.sprites[-1].bbox
+        assert x1 - x0 > 1.5 * (y1 - y0), spec.id  # lying, not standing
+        last = np.flatnonzero(gt.labels).max()
+        assert frames.max() == last, spec.id  # he lies until the fight's last labelled frame
+    row = footprint_table(footprint_audit(cfg, specs))[0]
+    assert row["off labelled frames"] <= MAX_OFF_FRAMES and row["off the box"] <= MAX_OFF_BOX, row
+    assert row["off the mask"] <= MAX_OFF_MASK, row

@@ -5,7 +5,9 @@ Each planner returns the anomaly's :class:`~stprompt.synth.agents.Track` objects
 is read off these flags and the sprites' masks by :mod:`stprompt.synth.render`, so it is exact.
 
 - ``fighting``: two pedestrians walk up to each other, then jitter together with raised arms, then
-  part. Anomalous while they fight.
+  part. Anomalous while they fight. With ``knockdown`` (``SynthConfig.fight_knockdown``, the share of
+  fights that end so; 0 by default) the last 30-50 % of the fight has one fighter lying on the
+  ground beside the other, who goes on with raised arms; he gets up when the fight ends.
 - ``fire``: a flickering flame blob on the ground grows, burns, and (if the video lasts) dies out.
 - ``explosion``: a fireball expands within a few frames and burns for about a snippet, then turns into
   dark smoke that swells, rises, stays dense and thins out at the end. Anomalous while any of it is
@@ -79,8 +81,16 @@ def _walk_band(rng, scene: Scene, surfaces=(SIDEWALK, GRASS)):
 # fighting
 # ------------------------------------------------------------------------------------------------
 
+def lying_sprite(standing: Sprite, head_left: bool) -> Sprite:
+    """A standing pedestrian sprite laid on the ground (rotated by 90°), head to the left or right,
+    anchored at the middle of its lowest row (on the ground line, as a standing sprite's feet)."""
+    lying = rotate_sprite(standing, 90 if head_left else -90)
+    y0, x0, y1, x1 = lying.bbox
+    return Sprite(rgb=lying.rgb, mask=lying.mask, anchor=(y1 - 1, (x0 + x1) // 2))
+
+
 def plan_fighting(rng, scene: Scene, n_frames: int, snippet_len: int, walk_speed: float,
-                  size: float) -> list[Track]:
+                  size: float, knockdown: float = 0.0) -> list[Track]:
     W, P = scene.width, scene.P
     band, lo, hi = _walk_band(rng, scene)
     fy0 = rng.uniform(lo, hi)
@@ -88,6 +98,10 @@ def plan_fighting(rng, scene: Scene, n_frames: int, snippet_len: int, walk_speed
     s = _pick_start(rng, n_frames, snippet_len, duration)
     xm = rng.uniform(0.2 * W + 0.4 * P, 0.8 * W - 0.4 * P)
     t = np.arange(n_frames, dtype=np.float64)
+    down, loser = 0, 0  # frames the loser lies on the ground at the end of the fight, and his side
+    if knockdown > 0 and rng.random() < knockdown:  # no draw at 0: the default world is unchanged
+        down = int(round(duration * rng.uniform(0.3, 0.5)))
+        loser = -1 if rng.random() < 0.5 else 1
     tracks = []
     for side, oid in ((-1, 1), (1, 2)):  # side -1 comes from the left and faces right
         colors = pedestrian_colors(rng)
@@ -100,6 +114,7 @@ def plan_fighting(rng, scene: Scene, n_frames: int, snippet_len: int, walk_speed
         x_meet = xm + off
         fx = np.empty(n_frames)
         fy = np.full(n_frames, fy0 + rng.uniform(-0.03, 0.03) * P)
+        ground = float(fy[0])  # this fighter's feet line, before the fight's jitter
         dist = np.empty(n_frames)
         before, during, after = t < s, (t >= s) & (t < s + duration), t >= s + duration
         fx[before] = x_meet + side * speed * (s - t[before])
@@ -113,9 +128,14 @@ def plan_fighting(rng, scene: Scene, n_frames: int, snippet_len: int, walk_speed
         fx[during] = x_meet - side * lunge + jitter_x
         fy[during] += jitter_y
         dist[during] = dist[before][-1] if before.any() else 0.0
+        # knocked down: the loser lies beside the meeting point, away from the other, until the end
+        lying = during & (t >= s + duration - down) if side == loser else np.zeros(n_frames, bool)
+        x_down = x_meet + side * 0.45 * height if side == loser else x_meet
+        fx[lying] = x_down
+        fy[lying] = ground
         # part: walk back where they came from
         ka = t[after] - (s + duration)
-        fx[after] = x_meet + side * speed * ka
+        fx[after] = x_down + side * speed * ka
         dist[after] = speed * ka
         pose = walk_poses(dist, height)
         facing = np.where(before | during, facing_in, -facing_in)
@@ -127,6 +147,9 @@ def plan_fighting(rng, scene: Scene, n_frames: int, snippet_len: int, walk_speed
             i += run
         pose[during] = pose_during
         pose = pose + np.where(facing > 0, 0, n_poses)
+        if lying.any():
+            sprites = sprites + [lying_sprite(sprites[0], head_left=side < 0)]
+            pose[lying] = len(sprites) - 1
         anomalous = during.copy()
         # keep only the frames from the moment they come into view
         margin = 0.6 * P

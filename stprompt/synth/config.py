@@ -48,6 +48,7 @@ class SynthConfig:
     anomaly_area: tuple[float, float] = (0.01, 0.06)  # fire and explosion: target mean box area / frame area, drawn log-uniformly
     agent_height: tuple[int, int] = (10, 24)  # camera zoom: pedestrian height in pixels, drawn log-uniformly for every video (agent anomalies' size)
     clutter: tuple[int, int] = (2, 6)  # moving things in view at once (normal agents + the anomaly's movers), inclusive range
+    fight_knockdown: float = 0.0  # share of fights whose last 30-50 % has one fighter lying on the ground (a still-visible cue of a fight)
     traffic_stops: float = 0.5  # share of videos (of every class but road_accident) whose traffic halts once, for 48-200 frames
     trees: float = 0.6  # share of videos with a tree that sways and rustles in gusts (normal motion that is not an agent)
     noise_sigma: float = 3.0  # std of additive Gaussian sensor noise, in 8-bit grey levels
@@ -92,7 +93,7 @@ class SynthConfig:
         c_lo, c_hi = self.clutter
         if not 0 <= c_lo <= c_hi:
             raise ValueError(f"clutter: expected 0 <= min <= max, got {self.clutter}")
-        for name in ("traffic_stops", "trees"):
+        for name in ("traffic_stops", "trees", "fight_knockdown"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name}: expected a share in [0, 1], got {getattr(self, name)}")
         if self.noise_sigma < 0 or not 0 <= self.flicker < 0.5 or not 0 <= self.drift < 0.5:

@@ -138,7 +138,8 @@ def simulate(cfg: SynthConfig, spec: VideoSpec, textures: bool = True) -> Plan:
     walk_speed = WALK_SPEED * P_px * speed_factor
     for attempt in range(3 if cls != NORMAL else 0):
         anomaly = PLANNERS[cls](np.random.default_rng(anom_ss), scene, T, cfg.snippet_len,
-                                walk_speed, size if size is not None else P_px)
+                                walk_speed, size if size is not None else P_px,
+                                **({"knockdown": cfg.fight_knockdown} if cls == "fighting" else {}))
         realised = _mean_area(anomaly, T, W, H)
         if size is None or realised is None or abs(math.log(target / realised)) < math.log(1.12) \
                 or attempt == 2:
