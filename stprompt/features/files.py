@@ -28,8 +28,9 @@ def feature_path(out_dir: str | Path, video_id: str) -> Path:
     return resolve(out_dir) / f"{video_id}.npz"
 
 
-#: Bytes read from each end of a video file for its :func:`source_digest`.
-DIGEST_EDGE_BYTES = 1 << 20
+#: Bytes read from each end of a video file for its :func:`source_digest` (64 KiB: 250 MB for the
+#: 1,900 videos of UCF-Crime on every resume; the container header and index sit at the ends).
+DIGEST_EDGE_BYTES = 1 << 16
 
 
 def source_digest(path: str | Path) -> str | None:
