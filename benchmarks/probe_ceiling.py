@@ -231,10 +231,13 @@ def figure(record: dict[str, Any]):
     ax.set_xlabel(f"frame AUC (mean ± std over {len(record['seeds'])} training seeds)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
-    bx.barh(y, [r["pretrain_seconds"] / 60 for r in runs], color="tab:gray")
+    untimed = [bool(r.get("pretrain_cached") or r.get("pretrain_not_timed")) for r in runs]
+    bx.barh(y, [0 if u else r["pretrain_seconds"] / 60 for r, u in zip(runs, untimed)], color="tab:gray")
     for k, r in enumerate(runs):
         if r.get("pretrain_cached"):  # loaded, not trained: its time is not on this run
             bx.text(0.02, k, " loaded from a checkpoint", transform=bx.get_yaxis_transform(), va="center", fontsize=8)
+        elif r.get("pretrain_not_timed"):  # set by hand in a record whose run shared the cores
+            bx.text(0.02, k, " shared the cores: no timing", transform=bx.get_yaxis_transform(), va="center", fontsize=8)
     bx.set_xlabel("tiny CLIP pretraining (min)")
     fig.suptitle(record.get("title", "SynthVAD default world: what the tiny CLIP's pretraining buys "
                                      "(selection on val; test reported)"), fontsize=10)
