@@ -62,7 +62,7 @@ from .command import (check_from_params, clip_spec_from_params, config_from_para
 from .extract import (DecodePool, PIPELINE_MIN_FRAMES, WORKER_NICE, StaleFeatureWarning, available_cores,
                       default_workers, extract_dataset, extraction_failures_message, shard)
 from .files import (FeatureFileError, MappedArray, VideoFeatures, check_split, feature_path, file_status,
-                    is_valid, load_features, manifest_path, map_features, missing_features_message, rows_of,
+                    load_features, manifest_path, map_features, missing_features_message, rows_of,
                     save_features, source_digest, write_manifest)
 from .motion import MotionPrior, motion_figure_samples, motion_prior, motion_topk_overlap, window_sums
 from .recipe import (FeatureConfig, center_crop_box, make_recipe, sample_indices, snippet_bounds, ten_crops,
@@ -72,7 +72,7 @@ __all__ = [
     "available_cores", "center_crop_box", "check_from_params", "check_split", "clip_spec_from_params",
     "config_from_params", "DecodePool", "default_workers", "encode_chunk", "extract_dataset",
     "extract_frames", "extract_from_params", "extraction_failures_message", "feature_dir",
-    "feature_path", "FeatureConfig", "FeatureFileError", "file_status", "is_valid", "iter_chunks",
+    "feature_path", "FeatureConfig", "FeatureFileError", "file_status", "iter_chunks",
     "join_chunks", "load_features", "make_recipe", "manifest_path", "map_features", "MappedArray",
     "missing_features_message", "motion_figure_samples", "motion_prior", "motion_topk_overlap",
     "MotionPrior", "PIPELINE_MIN_FRAMES", "rows_of", "sample_indices", "save_features", "shard",

@@ -147,11 +147,6 @@ def file_status(path: str | Path, recipe_hash: str, source: str | None = None) -
     return "valid" if stored == source else "source_changed"
 
 
-def is_valid(path: str | Path, recipe_hash: str, source: str | None = None) -> bool:
-    """A feature file that :func:`file_status` lets the extractor reuse."""
-    return file_status(path, recipe_hash, source) in ("valid", "unchecked")
-
-
 class MappedArray:
     """One array of a feature file read through a memory map when it is used: nothing of it is
     held in memory in between, no file stays open, and processes that read the same file share
